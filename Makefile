@@ -1,0 +1,44 @@
+# The developer loop. `make test` and `make serve` work on a fresh clone: each creates
+# .venv when missing and (re)installs the project when pyproject.toml changes.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+MODELS ?= models
+PYTEST_ARGS ?=
+
+.PHONY: test lint typecheck serve demo-model bench docker-test clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Everything: serving, training, and the test tools.
+$(VENV)/.installed-all: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[serve,train,dev]'
+	touch $@
+
+# Serving only: no torch, so `make serve` is quick on a fresh machine.
+$(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[serve]'
+	touch $@
+
+lint: $(VENV)/.installed-all
+	$(BIN)/ruff check model service training tests bench
+	$(BIN)/ruff format --check model service training tests bench
+
+typecheck: $(VENV)/.installed-all
+	$(BIN)/mypy model service
+
+test: lint typecheck
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+serve: $(VENV)/.installed-serve
+	$(BIN)/rectifier serve --models $(MODELS) --host $(HOST) --port $(PORT)
+
+demo-model: $(VENV)/.installed-all
+	$(BIN)/python -m training.demo --out $(MODELS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,174 @@
+"""The model card: the one contract between training, export and serving.
+
+Every exported ONNX file carries one JSON card under the ``metadata_props`` key
+``rectifier.card``. The service needs nothing else to serve a model correctly, so this
+module imports neither torch nor onnx: the serving image has neither.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+CARD_METADATA_KEY = "rectifier.card"
+CARD_SCHEMA_VERSION = 1
+
+Task = Literal["multiclass", "multilabel", "binary"]
+ColorMode = Literal["L", "RGB"]
+Interpolation = Literal["nearest", "bilinear", "bicubic", "lanczos"]
+
+
+class CardError(ValueError):
+    """A card is missing, unreadable or inconsistent with its model."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Preprocessing(_Strict):
+    """Deterministic evaluation preprocessing, applied identically in training and serving.
+
+    The image is converted to ``color_mode`` (alpha composited on white), its shorter side
+    resized to ``resize_size`` with ``interpolation``, centre-cropped to ``crop_size`` square,
+    scaled to [0, 1] and normalised with ``mean``/``std`` per channel.
+    """
+
+    color_mode: ColorMode
+    resize_size: int = Field(gt=0)
+    crop_size: int = Field(gt=0)
+    interpolation: Interpolation = "bilinear"
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @model_validator(mode="after")
+    def _check(self) -> Preprocessing:
+        channels = 1 if self.color_mode == "L" else 3
+        if len(self.mean) != channels or len(self.std) != channels:
+            raise ValueError(
+                f"mean and std need {channels} values for color_mode {self.color_mode!r}, "
+                f"got {len(self.mean)} and {len(self.std)}"
+            )
+        if any(s <= 0 for s in self.std):
+            raise ValueError(f"std values must be positive, got {self.std}")
+        if self.crop_size > self.resize_size:
+            raise ValueError(
+                f"crop_size ({self.crop_size}) cannot exceed resize_size ({self.resize_size})"
+            )
+        return self
+
+    @property
+    def channels(self) -> int:
+        return 1 if self.color_mode == "L" else 3
+
+
+class ExportInfo(_Strict):
+    exported_at: str
+    source_checkpoint_sha256: str
+    opset: int
+    torch_version: str
+    onnx_version: str
+    parity_max_abs_diff: float
+    precision: Literal["fp32", "fp16", "int8"] = "fp32"
+
+
+class ModelCard(_Strict):
+    schema_version: int = CARD_SCHEMA_VERSION
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    version: int = Field(ge=1)
+    task: Task
+    labels: tuple[str, ...]
+    input_name: str = "image"
+    output_name: str = "probabilities"
+    # The graph ends in softmax (multiclass, binary) or sigmoid (multilabel): outputs are
+    # probabilities. Multilabel predictions report the labels at or above ``threshold``.
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+    preprocessing: Preprocessing
+    architecture: str
+    architecture_options: dict[str, int | float | str | bool] = Field(default_factory=dict)
+    activation: str
+    dataset: str
+    metrics: dict[str, float] = Field(default_factory=dict)
+    export: ExportInfo | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> ModelCard:
+        if self.schema_version != CARD_SCHEMA_VERSION:
+            raise ValueError(
+                f"card schema_version {self.schema_version} is not supported "
+                f"(this build reads version {CARD_SCHEMA_VERSION})"
+            )
+        minimum = 2 if self.task != "multilabel" else 1
+        if len(self.labels) < minimum:
+            raise ValueError(f"a {self.task} model needs at least {minimum} labels")
+        if len(set(self.labels)) != len(self.labels):
+            raise ValueError("labels must be unique")
+        return self
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.labels)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of one preprocessed image."""
+        p = self.preprocessing
+        return (p.channels, p.crop_size, p.crop_size)
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+
+def card_from_json(text: str) -> ModelCard:
+    try:
+        return ModelCard.model_validate_json(text)
+    except ValidationError as exc:
+        raise CardError(f"invalid model card: {exc}") from exc
+
+
+def card_from_metadata(metadata: Mapping[str, str]) -> ModelCard:
+    """Read the card from an ONNX ``metadata_props`` mapping (or onnxruntime's
+    ``custom_metadata_map``)."""
+    text = metadata.get(CARD_METADATA_KEY)
+    if text is None:
+        raise CardError(
+            f"the model has no card: metadata key {CARD_METADATA_KEY!r} is missing "
+            "(export it with `rectifier export`)"
+        )
+    return card_from_json(text)
+
+
+def read_card(path: str | Path) -> ModelCard:
+    """Read the card embedded in an ONNX file, without loading the weights into a runtime.
+
+    Uses ``onnx`` when installed (training side), else onnxruntime's model metadata
+    (serving side), so it works in both environments.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CardError(f"no such model file: {path}")
+    try:
+        import onnx
+    except ImportError:
+        return _read_card_with_onnxruntime(path)
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and friends
+        raise CardError(f"{path} is not a readable ONNX file: {exc}") from exc
+    return card_from_metadata({p.key: p.value for p in proto.metadata_props})
+
+
+def _read_card_with_onnxruntime(path: Path) -> ModelCard:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:
+        raise CardError(f"{path} is not a loadable ONNX file: {exc}") from exc
+    return card_from_metadata(session.get_modelmeta().custom_metadata_map)
+

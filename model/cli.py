@@ -1,0 +1,75 @@
+"""The ``rectifier`` command line.
+
+Each package contributes its own commands; they import their heavy dependencies (torch,
+onnxruntime) inside the command, so ``rectifier --help`` and ``rectifier serve`` stay
+fast and work in the torch-free serving image, where the training package is absent.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(
+    name="rectifier",
+    help="Train ReLU-family CNN classifiers, export them to ONNX, and serve them over HTTP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+) -> None:
+    """Keeps ``rectifier`` a command group and sets up logging for every command."""
+    level = logging.getLevelName(log_level.upper())
+    if not isinstance(level, int):
+        raise typer.BadParameter(
+            f"{log_level!r} is not a log level; choose DEBUG, INFO, WARNING or ERROR",
+            param_hint="--log-level",
+        )
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+@app.command()
+def export(
+    checkpoint: Path = typer.Argument(
+        ..., help="A checkpoint file, or a run folder (its best.pt is exported)."
+    ),
+    out: Path = typer.Option(Path("models"), "--out", help="The model repository folder."),
+    name: str = typer.Option(..., "--name", help="Model name: letters, digits, '.', '_', '-'."),
+    version: int | None = typer.Option(
+        None, "--version", min=1, help="Version number (default: the next free one)."
+    ),
+) -> None:
+    """Export a checkpoint to OUT/NAME/VERSION/model.onnx with its card, checked for parity."""
+    from model.checkpoint import CheckpointError
+    from model.export import ExportError, export_checkpoint
+
+    path = checkpoint / "best.pt" if checkpoint.is_dir() else checkpoint
+    try:
+        result = export_checkpoint(path, out, name, version=version)
+    except (CheckpointError, ExportError, ValueError) as exc:
+        raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from exc
+    typer.echo(
+        f"wrote {result.path} (max abs diff vs PyTorch {result.parity.max_abs_diff:.2e}, "
+        f"top-1 agreement {result.parity.top1_agreement:.0%})"
+    )
+
+
+def _register_package_commands() -> None:
+    for package in ("training", "service"):
+        if importlib.util.find_spec(f"{package}.cli") is not None:
+            importlib.import_module(f"{package}.cli").register(app)
+
+
+_register_package_commands()
+
+
+def main() -> None:
+    app()

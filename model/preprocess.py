@@ -1,0 +1,103 @@
+"""Card-driven evaluation preprocessing, shared by training evaluation and the service.
+
+PIL and NumPy only (no torch), so the service image can import it. Training evaluates
+through exactly these functions, which is what makes train/serve parity hold by
+construction: an image file gives the same tensor in both places.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from model.card import Preprocessing
+
+_RESAMPLING = {
+    "nearest": Image.Resampling.NEAREST,
+    "bilinear": Image.Resampling.BILINEAR,
+    "bicubic": Image.Resampling.BICUBIC,
+    "lanczos": Image.Resampling.LANCZOS,
+}
+# Modes holding more than 8 bits per sample; PIL's convert() would clip them to 255.
+_WIDE_MODES = {"I", "I;16", "I;16B", "I;16L", "I;16N", "F"}
+
+
+def prepare_decode(image: Image.Image, spec: Preprocessing) -> None:
+    """Ask the decoder for a reduced image where the format allows it (JPEG DCT scaling).
+
+    Must run before the pixels are loaded. The result stays at least ``resize_size`` on
+    both sides, so the final resize still does the real downsampling.
+    """
+    if image.format == "JPEG":
+        image.draft(spec.color_mode, (spec.resize_size, spec.resize_size))
+
+
+def to_color_mode(image: Image.Image, color_mode: str) -> Image.Image:
+    """Convert any PIL mode to ``L`` or ``RGB``; transparency is composited on white."""
+    if image.mode in _WIDE_MODES:
+        image = _wide_to_l(image)
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+        image.mode == "P" and "transparency" in image.info
+    ):
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(background, rgba)
+    if image.mode != color_mode:
+        image = image.convert(color_mode)
+    return image
+
+
+def _wide_to_l(image: Image.Image) -> Image.Image:
+    pixels = np.asarray(image, dtype=np.float64)
+    if image.mode != "F":  # integer images: 16-bit range (PNG and TIFF store 16 bits)
+        pixels = pixels / 257.0
+    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="L")
+
+
+def resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
+    """Resize the shorter side to ``resize_size``, then centre-crop ``crop_size`` square."""
+    width, height = image.size
+    short = min(width, height)
+    if short != spec.resize_size:
+        scale = spec.resize_size / short
+        size = (max(1, round(width * scale)), max(1, round(height * scale)))
+        image = image.resize(size, _RESAMPLING[spec.interpolation], reducing_gap=None)
+        width, height = image.size
+    crop = spec.crop_size
+    if (width, height) != (crop, crop):
+        left = round((width - crop) / 2)
+        top = round((height - crop) / 2)
+        image = image.crop((left, top, left + crop, top + crop))
+    return image
+
+
+def normalize_into(image: Image.Image, spec: Preprocessing, out: np.ndarray) -> None:
+    """Write the normalised CHW float32 tensor of a ``crop_size`` image into ``out``.
+
+    ``(x / 255 - mean) / std`` is folded into one multiply-add per channel.
+    """
+    pixels = np.asarray(image, dtype=np.float32)
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, None]
+    for channel, (mean, std) in enumerate(zip(spec.mean, spec.std, strict=True)):
+        np.multiply(pixels[:, :, channel], np.float32(1.0 / (255.0 * std)), out=out[channel])
+        out[channel] -= np.float32(mean / std)
+
+
+def preprocess_image(image: Image.Image, spec: Preprocessing, out: np.ndarray | None = None) -> np.ndarray:
+    """Decoded PIL image -> normalised float32 array of shape (C, crop, crop)."""
+    image = ImageOps.exif_transpose(image)
+    image = to_color_mode(image, spec.color_mode)
+    image = resize_and_crop(image, spec)
+    if out is None:
+        out = np.empty((spec.channels, spec.crop_size, spec.crop_size), dtype=np.float32)
+    normalize_into(image, spec, out)
+    return out
+
+
+def load_and_preprocess(path: str, spec: Preprocessing) -> np.ndarray:
+    """Open an image file the way the service decodes an upload, and preprocess it."""
+    with Image.open(path) as image:
+        prepare_decode(image, spec)
+        image.load()
+        return preprocess_image(image, spec)

@@ -1,0 +1,1 @@
+"""Datasets, the training loop, activation diagnostics and sweeps."""
