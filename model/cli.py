@@ -62,10 +62,15 @@ def export(
     )
 
 
+# Modules that add commands with ``register(app)``. A module whose package is not
+# installed (training, in the serving image) is skipped.
+COMMAND_MODULES = ("training.cli", "service.cli", "service.loadgen")
+
+
 def _register_package_commands() -> None:
-    for package in ("training", "service"):
-        if importlib.util.find_spec(f"{package}.cli") is not None:
-            importlib.import_module(f"{package}.cli").register(app)
+    for module in COMMAND_MODULES:
+        if importlib.util.find_spec(module) is not None:
+            importlib.import_module(module).register(app)
 
 
 _register_package_commands()
