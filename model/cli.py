@@ -69,7 +69,8 @@ COMMAND_MODULES = ("training.cli", "service.cli", "service.loadgen")
 
 def _register_package_commands() -> None:
     for module in COMMAND_MODULES:
-        if importlib.util.find_spec(module) is not None:
+        package = module.partition(".")[0]
+        if importlib.util.find_spec(package) and importlib.util.find_spec(module):
             importlib.import_module(module).register(app)
 
 
