@@ -150,9 +150,7 @@ def parse_activation(spec: str | ActivationSpec) -> ActivationSpec:
     name, *raw = spec.strip().lower().split(":")
     definition = ACTIVATIONS.get(name)
     if definition is None:
-        raise ActivationSpecError(
-            f"unknown activation {name!r}; valid forms: {valid_forms()}"
-        )
+        raise ActivationSpecError(f"unknown activation {name!r}; valid forms: {valid_forms()}")
     if len(raw) > len(definition.params):
         raise ActivationSpecError(
             f"{name} takes at most {len(definition.params)} parameter(s): "

@@ -138,7 +138,9 @@ def _resnet(block: type[BasicBlock | Bottleneck], layers: list[int]) -> Builder:
     return build
 
 
-def _mobilenet_v3_small(num_classes: int, in_channels: int, activation: ActivationSpec) -> nn.Module:
+def _mobilenet_v3_small(
+    num_classes: int, in_channels: int, activation: ActivationSpec
+) -> nn.Module:
     model = tvm.mobilenet_v3_small(weights=None, num_classes=num_classes)
     first = model.features[0][0]
     model.features[0][0] = nn.Conv2d(
@@ -171,9 +173,15 @@ ARCHITECTURES: dict[str, ArchitectureDef] = {
             {"width": 32, "depth": 3, "dropout": 0.2},
             "compact VGG-style Conv-BN-Act network for 28-128 px",
         ),
-        ArchitectureDef("resnet18", _resnet(_BasicBlock, [2, 2, 2, 2]), summary="torchvision ResNet-18"),
-        ArchitectureDef("resnet34", _resnet(_BasicBlock, [3, 4, 6, 3]), summary="torchvision ResNet-34"),
-        ArchitectureDef("resnet50", _resnet(_Bottleneck, [3, 4, 6, 3]), summary="torchvision ResNet-50"),
+        ArchitectureDef(
+            "resnet18", _resnet(_BasicBlock, [2, 2, 2, 2]), summary="torchvision ResNet-18"
+        ),
+        ArchitectureDef(
+            "resnet34", _resnet(_BasicBlock, [3, 4, 6, 3]), summary="torchvision ResNet-34"
+        ),
+        ArchitectureDef(
+            "resnet50", _resnet(_Bottleneck, [3, 4, 6, 3]), summary="torchvision ResNet-50"
+        ),
         ArchitectureDef(
             "mobilenet_v3_small", _mobilenet_v3_small, summary="torchvision MobileNetV3-Small"
         ),

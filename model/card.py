@@ -171,4 +171,3 @@ def _read_card_with_onnxruntime(path: Path) -> ModelCard:
     except Exception as exc:
         raise CardError(f"{path} is not a loadable ONNX file: {exc}") from exc
     return card_from_metadata(session.get_modelmeta().custom_metadata_map)
-

@@ -126,7 +126,9 @@ def load_checkpoint(path: str | Path, *, map_location: str = "cpu") -> Checkpoin
     except Exception as exc:
         raise CheckpointError(f"{path} is not a readable checkpoint: {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a Rectifier checkpoint (no {CHECKPOINT_FORMAT!r} tag)")
+        raise CheckpointError(
+            f"{path} is not a Rectifier checkpoint (no {CHECKPOINT_FORMAT!r} tag)"
+        )
     if payload.get("format_version") != CHECKPOINT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format version {payload.get('format_version')}, "

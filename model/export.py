@@ -69,7 +69,9 @@ def next_version(model_dir: Path) -> int:
 def check_exportable(model: nn.Module) -> None:
     """Refuse states that would export to a wrong graph, naming the offending tensor."""
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
-        if isinstance(tensor, nn.parameter.UninitializedParameter | nn.parameter.UninitializedBuffer):
+        if isinstance(
+            tensor, nn.parameter.UninitializedParameter | nn.parameter.UninitializedBuffer
+        ):
             raise ExportError(f"{name} is uninitialised (lazy module never ran a forward pass)")
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ExportError(
@@ -178,9 +180,7 @@ def check_parity(
         # A row whose two best classes are tied within the tolerance has no meaningful
         # top-1 (common in untrained nets); only decided rows count.
         top2 = np.sort(expected, axis=1)[:, -2:] if expected.shape[1] > 1 else None
-        decided = (
-            np.ones(batch, bool) if top2 is None else (top2[:, 1] - top2[:, 0]) > tolerance
-        )
+        decided = np.ones(batch, bool) if top2 is None else (top2[:, 1] - top2[:, 0]) > tolerance
         same = actual.argmax(1) == expected.argmax(1)
         agree += int((same | ~decided).sum())
         total += batch

@@ -84,7 +84,9 @@ def normalize_into(image: Image.Image, spec: Preprocessing, out: np.ndarray) -> 
         out[channel] -= np.float32(mean / std)
 
 
-def preprocess_image(image: Image.Image, spec: Preprocessing, out: np.ndarray | None = None) -> np.ndarray:
+def preprocess_image(
+    image: Image.Image, spec: Preprocessing, out: np.ndarray | None = None
+) -> np.ndarray:
     """Decoded PIL image -> normalised float32 array of shape (C, crop, crop)."""
     image = ImageOps.exif_transpose(image)
     image = to_color_mode(image, spec.color_mode)
