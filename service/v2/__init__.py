@@ -1,0 +1,7 @@
+"""The Open Inference Protocol (KServe V2 / Triton HTTP) for Rectifier.
+
+The codec modules (``errors``, ``encoding``, ``tensors``, ``request``, ``signature``,
+``response``, ``metadata``) are pure: no FastAPI, no onnxruntime, no torch. They turn request
+bytes into validated arrays and results into response bytes, so they are tested without a
+server and the router stays thin.
+"""
