@@ -1,0 +1,5 @@
+"""``python -m service serve ...`` is ``rectifier serve ...``."""
+
+from model.cli import main
+
+main()

@@ -1,0 +1,93 @@
+"""The application factory and its lifespan.
+
+``create_app(settings)`` builds the FastAPI app; nothing heavy happens at import or build
+time. The lifespan picks the execution providers (an unusable explicit provider fails
+start-up), then loads every model in the background, so ``/livez`` answers at once and
+``/readyz`` turns 200 only when every model is loaded and warmed. On exit it lets the
+batchers finish what is queued and closes the sessions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from service.config import Settings, get_settings
+from service.errors import JSONBytesResponse, install_error_handlers
+from service.logging import RequestContextMiddleware
+from service.metrics import ServiceMetrics
+from service.pipeline import ImagePipeline
+from service.providers import available_cpus, select_providers
+from service.repository import ModelRepository
+from service.routers import api_routers
+
+log = logging.getLogger(__name__)
+
+__version__ = "0.1.0"
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    plan = select_providers(settings)  # ProviderError here fails start-up
+    repository = ModelRepository(settings, plan, observer_for=app.state.metrics.batch_observer)
+    pipeline = ImagePipeline(settings.decode_threads or available_cpus(), settings.max_image_pixels)
+    app.state.pipeline = pipeline
+    app.state.repository = repository
+    loop = asyncio.get_running_loop()
+    loader = asyncio.create_task(asyncio.to_thread(repository.load_all, loop), name="load-models")
+    loader.add_done_callback(lambda _: _report_fatal(app, repository))
+    try:
+        yield
+    finally:
+        app.state.draining = True
+        repository.state = "stopping"
+        await asyncio.shield(loader)
+        await asyncio.to_thread(repository.close, settings.shutdown_grace_s)
+        pipeline.close()
+        log.info("stopped")
+
+
+def _report_fatal(app: FastAPI, repository: ModelRepository) -> None:
+    on_fatal: Callable[[str], None] | None = app.state.on_fatal
+    if repository.fatal_error and on_fatal is not None:
+        on_fatal(repository.fatal_error)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Rectifier",
+        summary="ReLU-family CNN image classifiers served with ONNX Runtime",
+        version=__version__,
+        lifespan=lifespan,
+        default_response_class=JSONBytesResponse,
+    )
+    metrics = ServiceMetrics()
+    app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.api_keys = [key.get_secret_value().encode() for key in settings.api_keys]
+    app.state.repository = None
+    app.state.pipeline = None
+    app.state.draining = False
+    app.state.on_fatal = None  # set by the CLI: stops the server when start-up fails
+    app.state.error_renderers = []
+    metrics.watch(lambda: app.state.repository)
+    install_error_handlers(app)
+    for router in api_routers():
+        app.include_router(router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID"],
+            expose_headers=["Server-Timing", "X-Request-ID"],
+        )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics, log_access=settings.access_log)
+    return app

@@ -1,0 +1,172 @@
+"""One error shape for every 4xx and 5xx: ``{"error": {"code", "message", "detail"}}``.
+
+``APIError`` carries a code from ``ERROR_STATUS`` (the vocabulary clients and tests rely
+on); the handlers here also translate FastAPI's own 404, 405 and 422 and any unexpected
+exception (500 ``internal_error`` with the request id) into that shape. Routers under
+another protocol (the Open Inference Protocol's ``{"error": "..."}``) register their own
+renderer for their path prefix with ``register_error_renderer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
+from starlette.responses import Response
+
+log = logging.getLogger(__name__)
+
+ERROR_STATUS: dict[str, int] = {
+    "invalid_image": 400,
+    "missing_image": 400,
+    "invalid_multipart": 400,
+    "unauthorized": 401,
+    "not_found": 404,
+    "model_not_found": 404,
+    "version_not_found": 404,
+    "method_not_allowed": 405,
+    "request_timeout": 408,
+    "payload_too_large": 413,
+    "image_too_large": 413,
+    "unsupported_media_type": 415,
+    "invalid_parameter": 422,
+    "internal_error": 500,
+    "not_ready": 503,
+    "queue_full": 503,
+}
+
+
+class APIError(Exception):
+    """An error answered to the client with ``ERROR_STATUS[code]``."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        detail: Any = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        if code not in ERROR_STATUS:
+            raise ValueError(f"unknown error code {code!r}; known: {sorted(ERROR_STATUS)}")
+        super().__init__(message)
+        self.code = code
+        self.status_code = ERROR_STATUS[code]
+        self.message = message
+        self.detail = detail
+        self.headers = dict(headers or {})
+
+
+ErrorRenderer = Callable[[Request, APIError], Response]
+
+
+class JSONBytesResponse(Response):
+    """JSON rendered with orjson (NumPy arrays and scalars included)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY)
+
+
+def error_body(error: APIError, request_id: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": error.code, "message": error.message, "detail": error.detail}
+    if request_id is not None:
+        body["request_id"] = request_id
+    return {"error": body}
+
+
+def request_id_of(request: Request) -> str | None:
+    return getattr(request.state, "request_id", None)
+
+
+def render_error(request: Request, error: APIError) -> Response:
+    for prefix, renderer in getattr(request.app.state, "error_renderers", ()):
+        if request.url.path.startswith(prefix):
+            return renderer(request, error)
+    return JSONBytesResponse(
+        error_body(error, request_id_of(request)),
+        status_code=error.status_code,
+        headers=error.headers,
+    )
+
+
+def register_error_renderer(app: FastAPI, prefix: str, renderer: ErrorRenderer) -> None:
+    """Render errors of routes under ``prefix`` with ``renderer`` instead of the V1 shape."""
+    if not hasattr(app.state, "error_renderers"):
+        app.state.error_renderers = []
+    app.state.error_renderers.append((prefix, renderer))
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, APIError)
+    return render_error(request, exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 404:
+        error = APIError("not_found", f"no route for {request.method} {request.url.path}")
+    elif exc.status_code == 405:
+        allowed = headers.get("Allow", headers.get("allow", ""))
+        error = APIError(
+            "method_not_allowed",
+            f"{request.method} is not allowed on {request.url.path}"
+            + (f"; allowed: {allowed}" if allowed else ""),
+            headers=headers,
+        )
+    else:  # an HTTPException raised by FastAPI or Starlette internals with another status
+        code = {401: "unauthorized", 413: "payload_too_large", 415: "unsupported_media_type"}
+        error = APIError(
+            code.get(exc.status_code, "invalid_parameter"), str(exc.detail), headers=headers
+        )
+    return render_error(request, error)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        {
+            "location": [str(part) for part in err.get("loc", ())],
+            "message": err.get("msg", ""),
+        }
+        for err in exc.errors()
+    ]
+    names = ", ".join(".".join(p["location"][1:]) or p["location"][0] for p in problems)
+    error = APIError("invalid_parameter", f"invalid parameter: {names}", problems)
+    return render_error(request, error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    request_id = request_id_of(request)
+    log.exception(
+        "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
+    )
+    error = APIError(
+        "internal_error",
+        f"internal error; quote request id {request_id} when reporting it",
+        # This handler runs outside the request-id middleware: echo the id here.
+        headers={"X-Request-ID": request_id} if request_id else None,
+    )
+    return render_error(request, error)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    # Nobody reads this answer; 499 (nginx's "client closed request") keeps logs honest.
+    log.info("client disconnected during %s %s", request.method, request.url.path)
+    return Response(status_code=499)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,78 @@
+"""``GET /v1/models`` and ``GET /v1/models/{name}[/versions/{version}]``: cards, versions,
+providers in use, input shape, batching settings and live latency percentiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Path, Request
+
+from service.auth import require_api_key
+from service.repository import ModelRepository, ServedModel
+from service.routers.predict import ensure_ready
+from service.schemas import ErrorResponse, ModelInfo, ModelList, ModelVersionInfo
+
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse} for status in (401, 404, 422, 503)
+}
+
+
+def version_info(model: ServedModel) -> dict[str, Any]:
+    batcher = model.batcher
+    shape = model.session.get_inputs()[0].shape
+    return {
+        "version": model.version,
+        "card": model.card.model_dump(mode="json"),
+        "providers": model.providers,
+        "input_name": model.input_name,
+        "input_shape": [dim if isinstance(dim, int) else -1 for dim in shape],
+        "output_names": model.output_names,
+        "batching": {
+            "max_batch_size": batcher.max_batch_size,
+            "max_batch_delay_ms": batcher.max_delay_s * 1000.0,
+            "max_queue": batcher.max_queue,
+            "queue_depth": batcher.queue_depth,
+        },
+        "latency_ms": model.latency.percentiles_ms(),
+        "load_seconds": model.load_seconds,
+    }
+
+
+def model_info(repository: ModelRepository, name: str) -> dict[str, Any]:
+    newest = repository.get(name)
+    versions = repository.models[name]
+    return {
+        "name": name,
+        "default_version": newest.version,
+        "versions": [version_info(versions[v]) for v in sorted(versions, reverse=True)],
+    }
+
+
+@router.get("/models", response_model=ModelList, responses=_ERRORS, summary="List the models")
+async def list_models(request: Request) -> dict[str, Any]:
+    repository = ensure_ready(request)
+    return {
+        "models": [model_info(repository, name) for name in sorted(repository.models)],
+        "failed": [
+            {"model": f.name, "version": f.version, "reason": f.reason} for f in repository.failures
+        ],
+    }
+
+
+@router.get("/models/{name}", response_model=ModelInfo, responses=_ERRORS, summary="One model")
+async def get_model(request: Request, name: str) -> dict[str, Any]:
+    return model_info(ensure_ready(request), name)
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=ModelVersionInfo,
+    responses=_ERRORS,
+    summary="One version of a model",
+)
+async def get_model_version(
+    request: Request, name: str, version: int = Path(ge=1)
+) -> dict[str, Any]:
+    return version_info(ensure_ready(request).get(name, version))

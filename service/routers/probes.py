@@ -1,0 +1,49 @@
+"""Kubernetes-style probes and Prometheus metrics; open even when API keys are set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from service.errors import APIError, JSONBytesResponse
+from service.metrics import CONTENT_TYPE
+from service.schemas import ErrorResponse, ReadinessResponse
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/livez", summary="The process is up")
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    responses={503: {"model": ErrorResponse}},
+    summary="Every model loaded and warmed (503 while loading and while shutting down)",
+)
+async def readyz(request: Request) -> Response:
+    state = request.app.state
+    repository = state.repository
+    details: dict[str, Any] = (
+        repository.readiness() if repository is not None else {"state": "starting"}
+    )
+    if state.draining:
+        raise APIError("not_ready", "the server is shutting down", details)
+    if repository is None or not repository.ready:
+        if repository is not None and repository.state == "ready":
+            reason = f"no model could be loaded from {repository.root}"
+        elif repository is not None and repository.state == "failed":
+            reason = f"start-up failed: {repository.fatal_error}"
+        else:
+            reason = "models are still loading"
+        raise APIError("not_ready", reason, details, headers={"Retry-After": "1"})
+    return JSONBytesResponse({"status": "ready", **details})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)

@@ -1,0 +1,99 @@
+"""Response schemas, named by role. The routes build plain dicts (rendered with orjson for
+speed); these classes document the shapes in OpenAPI and let tests validate bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class LabelScore(BaseModel):
+    label: str
+    index: int
+    probability: float
+
+
+class ImagePrediction(BaseModel):
+    top_k: list[LabelScore] = Field(description="The k most probable labels, best first.")
+    labels_above_threshold: list[str] | None = Field(
+        default=None, description="Multilabel models: every label at or above card.threshold."
+    )
+
+
+class Timings(BaseModel):
+    decode: float = Field(description="Milliseconds decoding the image(s), summed.")
+    preprocess: float = Field(description="Milliseconds resizing and normalising, summed.")
+    queue: float = Field(description="Milliseconds waiting for a batch slot.")
+    inference: float = Field(description="Milliseconds of the session.run this request rode in.")
+    total: float = Field(description="Milliseconds from request received to response ready.")
+
+
+class PredictionResponse(BaseModel):
+    model: str
+    version: int
+    task: str
+    predictions: list[ImagePrediction]
+    batch_size: int = Field(description="Images in the session.run this request rode in.")
+    timings_ms: Timings
+
+
+class LatencyPercentiles(BaseModel):
+    count: int
+    p50: float | None
+    p90: float | None
+    p99: float | None
+
+
+class BatchingInfo(BaseModel):
+    max_batch_size: int
+    max_batch_delay_ms: float
+    max_queue: int
+    queue_depth: int
+
+
+class ModelVersionInfo(BaseModel):
+    version: int
+    card: dict[str, Any]
+    providers: list[str]
+    input_name: str
+    input_shape: list[int | str]
+    output_names: list[str]
+    batching: BatchingInfo
+    latency_ms: LatencyPercentiles
+    load_seconds: float
+
+
+class ModelInfo(BaseModel):
+    name: str
+    default_version: int
+    versions: list[ModelVersionInfo]
+
+
+class ModelFailureInfo(BaseModel):
+    model: str
+    version: int | None
+    reason: str
+
+
+class ModelList(BaseModel):
+    models: list[ModelInfo]
+    failed: list[ModelFailureInfo]
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    detail: Any = None
+    request_id: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail
+
+
+class ReadinessResponse(BaseModel):
+    status: str
+    state: str
+    models: list[str]
+    failed: list[dict[str, Any]]

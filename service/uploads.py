@@ -1,0 +1,174 @@
+"""Read request bodies within limits, and take the images out of them.
+
+Two forms: ``multipart/form-data`` with the field ``image`` (repeated for a batch), or the
+raw image as the body with an ``image/*`` (or ``application/octet-stream``) content type.
+The size limit is checked from ``Content-Length`` before anything is read, and again
+while a chunked body streams in. The multipart parser works on the whole (bounded) body
+in memory: a few ``bytes.find`` calls, much cheaper per request than a streaming parser
+with spooled temporary files.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from starlette.requests import Request
+
+from service.errors import APIError
+
+IMAGE_FIELD = "image"
+RAW_TYPES = frozenset({"application/octet-stream"})
+ACCEPTED = "multipart/form-data (field 'image') or a raw image body (image/jpeg, image/png, ...)"
+
+_PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
+
+
+def media_type(content_type: str) -> str:
+    return content_type.partition(";")[0].strip().lower()
+
+
+def header_params(value: str) -> dict[str, str]:
+    """Parameters of a header such as ``form-data; name="image"; filename="a.jpg"``."""
+    params = {}
+    for key, raw in _PARAM.findall(value):
+        raw = raw.strip()
+        if len(raw) >= 2 and raw[0] == raw[-1] == '"':
+            raw = re.sub(r"\\(.)", r"\1", raw[1:-1])
+        params[key.lower()] = raw
+    return params
+
+
+async def read_body(request: Request, max_bytes: int, timeout_s: float) -> bytes:
+    """The whole body, refused with 413 once it exceeds ``max_bytes`` (408 when too slow)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise APIError(
+                "invalid_parameter", f"Content-Length {declared!r} is not a number"
+            ) from None
+        if length > max_bytes:
+            raise _too_large(length, max_bytes)
+    chunks: list[bytes] = []
+    total = 0
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                total += len(chunk)
+                if total > max_bytes:
+                    raise _too_large(total, max_bytes, streaming=True)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise APIError(
+            "request_timeout",
+            f"the request body did not arrive within {timeout_s:g}s",
+            {"received_bytes": total},
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _too_large(size: int, limit: int, streaming: bool = False) -> APIError:
+    what = f"more than {limit}" if streaming else str(size)
+    return APIError(
+        "payload_too_large",
+        f"the request body is {what} bytes; the limit is {limit}",
+        {"max_bytes": limit},
+    )
+
+
+def parse_multipart(body: bytes, content_type: str) -> list[tuple[dict[str, str], bytes]]:
+    """Split a ``multipart/form-data`` body into (headers, content) parts."""
+    boundary = header_params(content_type).get("boundary", "")
+    if not boundary or len(boundary) > 200:
+        raise APIError("invalid_multipart", "the multipart Content-Type has no valid boundary")
+    delimiter = b"--" + boundary.encode("latin-1")
+    start = body.find(delimiter)
+    if start < 0 or (start > 0 and body[start - 2 : start] != b"\r\n"):
+        raise APIError(
+            "invalid_multipart", "the body does not contain the boundary named in Content-Type"
+        )
+    parts = []
+    position = start + len(delimiter)
+    while not body.startswith(b"--", position):
+        line_end = body.find(b"\r\n", position)
+        if line_end < 0 or body[position:line_end].strip(b" \t"):
+            raise APIError("invalid_multipart", "a multipart boundary line is malformed")
+        content_start = line_end + 2
+        next_delimiter = body.find(b"\r\n" + delimiter, content_start)
+        if next_delimiter < 0:
+            raise APIError("invalid_multipart", "the multipart body has no closing boundary")
+        parts.append(_parse_part(body[content_start:next_delimiter]))
+        position = next_delimiter + 2 + len(delimiter)
+    return parts
+
+
+def _parse_part(part: bytes) -> tuple[dict[str, str], bytes]:
+    if part.startswith(b"\r\n"):  # no headers at all
+        return {}, part[2:]
+    header_end = part.find(b"\r\n\r\n")
+    if header_end < 0:
+        raise APIError("invalid_multipart", "a multipart part has no header/body separator")
+    headers = {}
+    for line in part[:header_end].split(b"\r\n"):
+        name, colon, value = line.partition(b":")
+        if not colon:
+            raise APIError("invalid_multipart", "a multipart part has a malformed header line")
+        headers[name.strip().lower().decode("latin-1")] = value.strip().decode("utf-8", "replace")
+    return headers, part[header_end + 4 :]
+
+
+def images_from_multipart(body: bytes, content_type: str) -> list[bytes]:
+    images, others = [], []
+    for headers, content in parse_multipart(body, content_type):
+        name = header_params(headers.get("content-disposition", "")).get("name")
+        if name == IMAGE_FIELD:
+            images.append(content)
+        else:
+            others.append(name if name is not None else "<unnamed>")
+    if not images:
+        found = f"; found fields: {', '.join(others)}" if others else "; the form is empty"
+        raise APIError(
+            "missing_image",
+            f"no '{IMAGE_FIELD}' field in the multipart form{found}",
+            {"fields": others},
+        )
+    return images
+
+
+async def read_images(
+    request: Request, *, max_bytes: int, max_images: int, timeout_s: float
+) -> list[bytes]:
+    """The encoded images of a predict request (multipart fields or the raw body)."""
+    content_type = request.headers.get("content-type", "")
+    kind = media_type(content_type)
+    if kind == "multipart/form-data":
+        body = await read_body(request, max_bytes, timeout_s)
+        if not body:
+            raise APIError("missing_image", "the request body is empty")
+        images = images_from_multipart(body, content_type)
+    elif kind.startswith("image/") or kind in RAW_TYPES:
+        body = await read_body(request, max_bytes, timeout_s)
+        if not body:
+            raise APIError("missing_image", "the request body is empty: send the image bytes")
+        images = [body]
+    elif (
+        not kind
+        and request.headers.get("content-length", "0") == "0"
+        and ("transfer-encoding" not in request.headers)
+    ):
+        raise APIError("missing_image", f"no image in the request; send {ACCEPTED}")
+    else:
+        raise APIError(
+            "unsupported_media_type",
+            f"Content-Type {kind or '(none)'!r} is not accepted; send {ACCEPTED}",
+            {"content_type": kind or None},
+        )
+    if len(images) > max_images:
+        raise APIError(
+            "payload_too_large",
+            f"{len(images)} images in one request; the limit is {max_images}",
+            {"max_images": max_images},
+        )
+    return images
