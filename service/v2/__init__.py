@@ -4,4 +4,20 @@ The codec modules (``errors``, ``encoding``, ``tensors``, ``request``, ``signatu
 ``response``, ``metadata``) are pure: no FastAPI, no onnxruntime, no torch. They turn request
 bytes into validated arrays and results into response bytes, so they are tested without a
 server and the router stays thin.
+
+The router (``router``, in ``service.v2.router``) is imported on first access, so importing
+a codec module never pulls in FastAPI or the service.
 """
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def __getattr__(name: str) -> Any:
+    # The service gathers routers with ``importlib.import_module("service.v2").router``.
+    if name == "router":
+        from service.v2.router import router
+
+        return router
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

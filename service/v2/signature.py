@@ -52,7 +52,8 @@ class ModelSignature:
 
 @dataclass(frozen=True)
 class TensorBatch:
-    """Preprocessed images, float32 NCHW, finite; may be a read-only view on the body."""
+    """Preprocessed images: float32 NCHW, finite, aligned; may be a read-only view on the
+    request body."""
 
     array: np.ndarray
 
@@ -118,7 +119,9 @@ def _read_tensor(item: RequestInput, signature: ModelSignature, max_batch: int) 
     if not np.isfinite(array).all():
         bad = int(np.count_nonzero(~np.isfinite(array)))
         raise V2Error(f"input '{item.name}' holds {bad} NaN or infinite value(s)")
-    return TensorBatch(array)
+    # Binary data starts wherever the JSON header ends, so the view may be misaligned for
+    # float32; onnxruntime wants aligned native memory, and a copy of one batch is cheap.
+    return TensorBatch(np.require(array, dtype=np.float32, requirements=["C", "A"]))
 
 
 def _read_encoded_images(item: RequestInput, max_batch: int) -> EncodedImages:

@@ -1,0 +1,167 @@
+"""The Open Inference Protocol's REST endpoints under ``/v2``.
+
+Thin glue around the codec: models come from the service's repository, inference runs in
+``service.v2.infer``, and every failure is answered in V2's shape, ``{"error": "..."}``:
+codec errors by the handlers, the service's own errors (unknown model, queue full,
+undecodable image, missing API key, unknown route) by an error renderer this router
+registers for ``/v2`` when the app starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from starlette.responses import Response
+
+from service.auth import require_api_key
+from service.errors import APIError, JSONBytesResponse, register_error_renderer
+from service.repository import ModelRepository, ServedModel
+from service.routers.predict import ensure_ready
+from service.v2.infer import V2ErrorResponse, infer, v2_error_response
+from service.v2.metadata import model_metadata, server_metadata
+from service.v2.signature import ModelSignature
+
+PREFIX = "/v2"
+
+
+def render_api_error(request: Request, error: APIError) -> Response:
+    """The service's errors on ``/v2`` paths, in V2's shape. V2 has no 422: a bad
+    parameter is a 400 there."""
+    status = 400 if error.status_code == 422 else error.status_code
+    return v2_error_response(status, error.message, error.headers)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # FastAPI runs a router's lifespan inside the app's, before the first request.
+    register_error_renderer(app, PREFIX, render_api_error)
+    yield
+
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": V2ErrorResponse} for status in (400, 401, 404, 408, 413, 415, 500, 503)
+}
+_INFER_DOC: dict[str, Any] = {
+    "response_class": Response,
+    "responses": {200: {"content": {"application/json": {}}}, **_ERRORS},
+    "openapi_extra": {
+        "requestBody": {
+            "required": True,
+            "description": "A V2 inference request: JSON, or a JSON header of "
+            "Inference-Header-Content-Length bytes followed by binary tensors.",
+            "content": {
+                "application/json": {"schema": {"type": "object"}},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
+}
+
+router = APIRouter(prefix=PREFIX, tags=["v2"], lifespan=_lifespan)
+_protected = [Depends(require_api_key)]
+
+
+@router.get("", summary="V2 server metadata")
+async def get_server_metadata(request: Request) -> Response:
+    return JSONBytesResponse(server_metadata(request.app.version))
+
+
+@router.get("/health/live", summary="V2 liveness: the process is up")
+async def live() -> Response:
+    return JSONBytesResponse({"live": True})
+
+
+@router.get("/health/ready", summary="V2 readiness: models loaded and warmed", responses=_ERRORS)
+async def ready(request: Request) -> Response:
+    repository = ensure_ready(request)
+    if request.app.state.draining:
+        return v2_error_response(503, "the server is shutting down")
+    if not repository.ready:
+        return v2_error_response(503, f"no model could be loaded from {repository.root}")
+    return JSONBytesResponse({"ready": True})
+
+
+def resolve(repository: ModelRepository, name: str, version: str | None) -> ServedModel:
+    """The model version a V2 path names (versions are strings in V2, integers here)."""
+    if version is None:
+        return repository.get(name)
+    if not (version.isascii() and version.isdigit()):
+        repository.get(name)  # an unknown model is reported as such first
+        versions = ", ".join(map(str, sorted(repository.models[name])))
+        raise APIError(
+            "version_not_found", f"model {name!r} has no version {version!r}; versions: {versions}"
+        )
+    return repository.get(name, int(version))
+
+
+def _metadata(request: Request, name: str, version: str | None) -> Response:
+    repository = ensure_ready(request)
+    model = resolve(repository, name, version)
+    signature = ModelSignature.from_card(model.card)
+    return JSONBytesResponse(model_metadata(name, sorted(repository.models[name]), signature))
+
+
+def _model_ready(request: Request, name: str, version: str | None) -> Response:
+    model = resolve(ensure_ready(request), name, version)
+    if request.app.state.draining:
+        return v2_error_response(503, "the server is shutting down")
+    return JSONBytesResponse({"name": model.name, "version": str(model.version), "ready": True})
+
+
+def _infer_model(request: Request, name: str, version: str | None) -> ServedModel:
+    return resolve(ensure_ready(request), name, version)
+
+
+@router.get(
+    "/models/{name}", summary="V2 model metadata", responses=_ERRORS, dependencies=_protected
+)
+async def get_model_metadata(request: Request, name: str) -> Response:
+    return _metadata(request, name, None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    summary="V2 metadata of one model version",
+    responses=_ERRORS,
+    dependencies=_protected,
+)
+async def get_model_version_metadata(request: Request, name: str, version: str) -> Response:
+    return _metadata(request, name, version)
+
+
+# Readiness stays open, like /readyz, so platform probes work when API keys are set.
+@router.get("/models/{name}/ready", summary="V2 model readiness", responses=_ERRORS)
+async def model_ready(request: Request, name: str) -> Response:
+    return _model_ready(request, name, None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    summary="V2 readiness of one model version",
+    responses=_ERRORS,
+)
+async def model_version_ready(request: Request, name: str, version: str) -> Response:
+    return _model_ready(request, name, version)
+
+
+@router.post(
+    "/models/{name}/infer",
+    summary="V2 inference with the model's newest version",
+    dependencies=_protected,
+    **_INFER_DOC,
+)
+async def infer_model(request: Request, name: str) -> Response:
+    return await infer(request, _infer_model(request, name, None))
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    summary="V2 inference with one model version",
+    dependencies=_protected,
+    **_INFER_DOC,
+)
+async def infer_model_version(request: Request, name: str, version: str) -> Response:
+    return await infer(request, _infer_model(request, name, version))
