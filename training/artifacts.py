@@ -1,0 +1,158 @@
+"""What a run leaves in its folder: metrics.json, report.md and the PNG plots."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from model.checkpoint import ModelConfig
+from training import plots
+from training.config import TrainConfig
+from training.metrics import confusion, per_label_auc
+
+if TYPE_CHECKING:
+    from training.run import FinalEvaluation
+
+
+def _clean(value: Any) -> Any:
+    """JSON has no NaN: undefined metrics become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    return value
+
+
+def write_run_artifacts(
+    run_dir: Path,
+    config: TrainConfig,
+    model_config: ModelConfig,
+    history: list[dict[str, Any]],
+    final: FinalEvaluation | None,
+) -> None:
+    """Write everything the run has so far; ``final`` is None for an interrupted run."""
+    payload: dict[str, Any] = {
+        "dataset": model_config.dataset,
+        "task": model_config.task,
+        "labels": list(model_config.labels),
+        "architecture": config.arch,
+        "activation": config.activation,
+        "epochs": history,
+        "completed": final is not None,
+    }
+    figures: list[tuple[str, Path]] = []
+    if history:
+        figures.append(
+            ("Learning curves", plots.learning_curves(history, run_dir / "learning_curves.png"))
+        )
+    if final is not None:
+        payload["test"] = final.metrics
+        payload["train_seconds"] = final.train_seconds
+        payload["layers"] = [s.to_dict() for s in final.layers]
+        preds, labels = final.predictions, model_config.labels
+        aucs = per_label_auc(preds.targets, preds.scores, model_config.task)
+        payload["test_per_label_auc"] = dict(zip(labels, aucs, strict=True))
+        if model_config.task == "multilabel":
+            figures.append(
+                ("Per-label AUC", plots.label_auc_plot(aucs, labels, run_dir / "label_auc.png"))
+            )
+        else:
+            matrix = confusion(preds.targets, preds.scores, len(labels))
+            payload["test_confusion_matrix"] = matrix.tolist()
+            figures.append(
+                (
+                    "Confusion matrix",
+                    plots.confusion_matrix_plot(matrix, labels, run_dir / "confusion_matrix.png"),
+                )
+            )
+    if history or final is not None:
+        figures.append(
+            (
+                "Dead units",
+                plots.dead_units_plot(
+                    history,
+                    final.layers if final else [],
+                    run_dir / "dead_units.png",
+                    config.dead_threshold,
+                ),
+            )
+        )
+    (run_dir / "metrics.json").write_text(json.dumps(_clean(payload), indent=2))
+    (run_dir / "report.md").write_text(render_report(config, model_config, history, final, figures))
+
+
+def _fmt(value: Any, percent: bool = False) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{100 * value:.1f}%" if percent else f"{value:.4f}"
+
+
+def render_report(
+    config: TrainConfig,
+    model_config: ModelConfig,
+    history: list[dict[str, Any]],
+    final: FinalEvaluation | None,
+    figures: list[tuple[str, Path]],
+) -> str:
+    lines = [
+        f"# Run report: {config.arch} + {config.activation} on {model_config.dataset}",
+        "",
+        f"- task: {model_config.task}, {len(model_config.labels)} labels",
+        f"- input: {model_config.preprocessing.color_mode} {config.img_size} px, "
+        f"augment {config.augment}, batch {config.batch_size}, {config.optimizer} lr {config.lr:g}",
+        f"- epochs run: {len(history)} of {config.epochs}"
+        + ("" if final else " (interrupted: resume with `rectifier train --resume RUN`)"),
+    ]
+    if final is not None:
+        m = final.metrics
+        lines += [
+            f"- training time: {final.train_seconds:.1f} s",
+            "",
+            "## Test metrics (MedMNIST evaluator definitions)",
+            "",
+            "| ACC | AUC | dead units | sparsity |",
+            "|---|---|---|---|",
+            f"| {_fmt(m.get('acc'))} | {_fmt(m.get('auc'))} | {_fmt(m.get('dead_fraction'), True)} "
+            f"| {_fmt(m.get('sparsity'), True)} |",
+            "",
+            "## Activation diagnostics per layer (test set)",
+            "",
+            "| layer | activation | channels | dead | sparsity | pre-act mean | pre-act std |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {s.layer} | {s.kind} | {s.channels} | {_fmt(s.dead_fraction, True)} | "
+            f"{_fmt(s.sparsity, True)} | {_fmt(s.preact_mean)} | {_fmt(s.preact_std)} |"
+            for s in final.layers
+        ]
+        flagged = [
+            s.layer for s in final.layers if s.channels and s.dead_fraction > config.dead_threshold
+        ]
+        if flagged:
+            lines += [
+                "",
+                f"**Warning:** over {config.dead_threshold:.0%} dead units in "
+                f"{', '.join(flagged)}.",
+            ]
+    if history:
+        lines += [
+            "",
+            "## Epochs",
+            "",
+            "| epoch | train loss | train ACC | val loss | val ACC | val AUC | dead | img/s |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {h['epoch']} | {_fmt(h['train_loss'])} | {_fmt(h['train_acc'])} | "
+            f"{_fmt(h['val_loss'])} | {_fmt(h['val_acc'])} | {_fmt(h['val_auc'])} | "
+            f"{_fmt(h['dead_fraction'], True)} | {h['images_per_second']:.0f} |"
+            for h in history
+        ]
+    if figures:
+        lines += ["", "## Plots", ""]
+        lines += [f"![{title}]({path.name})" for title, path in figures]
+    return "\n".join(lines) + "\n"

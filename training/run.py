@@ -1,0 +1,404 @@
+"""A training run: data, model, loop, checkpoints, early stopping, resume and artefacts.
+
+``last.pt`` (written every epoch, and on Ctrl-C) carries the full training state, so
+``--resume`` continues where the run stopped; resuming from an epoch boundary on CPU gives
+the same weights as an uninterrupted run. ``best.pt`` holds the weights with the best
+validation metric and, after the final evaluation, the test metrics that go into the card.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from model.checkpoint import Checkpoint, ModelConfig, load_checkpoint, save_checkpoint
+from training.artifacts import write_run_artifacts
+from training.config import TrainConfig, write_config
+from training.data import (
+    AugmentedDataset,
+    PreprocessedDataset,
+    TrainPreset,
+    balanced_sampler,
+    default_workers,
+    eval_loader,
+    make_loader,
+)
+from training.datasets import DatasetBundle, load_dataset
+from training.diagnostics import ActivationMonitor, LayerStats, summarize, warn_dead_layers
+from training.engine import Predictions, Trainer, make_loss, predict, select_device
+from training.metrics import evaluate_scores
+from training.optim import class_weights, make_optimizer, warmup_cosine
+from training.progress import Progress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    best_checkpoint: Path
+    last_checkpoint: Path
+    history: list[dict[str, Any]]
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    layer_stats: list[LayerStats] = field(default_factory=list)
+    interrupted: bool = False
+    train_seconds: float = 0.0
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def default_run_name(config: TrainConfig) -> str:
+    raw = f"{config.data.split(':')[-1] if ':' in config.data else config.data}"
+    raw += f"-{config.arch}-{config.activation}-s{config.seed}"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(raw).name)
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    base = Path(config.out) / (config.name or default_run_name(config))
+    candidate, n = base, 1
+    while candidate.exists():
+        n += 1
+        candidate = base.with_name(f"{base.name}-{n}")
+    candidate.mkdir(parents=True)
+    return candidate
+
+
+def model_config_for(config: TrainConfig, bundle: DatasetBundle) -> ModelConfig:
+    return ModelConfig(
+        architecture=config.arch,
+        activation=config.activation,
+        task=bundle.task,
+        labels=bundle.labels,
+        preprocessing=bundle.preprocessing(config.img_size, config.resize_size),
+        dataset=bundle.name,
+        architecture_options=dict(config.arch_options),
+    )
+
+
+class Run:
+    """Everything one training run holds; ``fit()`` runs it."""
+
+    def __init__(
+        self, config: TrainConfig, *, resume: Checkpoint | None = None, run_dir: Path | None = None
+    ):
+        self.config = config
+        seed_everything(config.seed)
+        self.device = select_device(config.device)
+        self.bundle = load_dataset(config.data, config.data_root, seed=config.seed).limited(
+            config.max_samples
+        )
+        self.model_config = model_config_for(config, self.bundle)
+        self.model = self.model_config.build().to(self.device)
+        self.workers = config.workers if config.workers is not None else default_workers()
+        self.loader_generator = torch.Generator().manual_seed(config.seed)
+        self.train_loader = self._train_loader()
+        spec = self.model_config.preprocessing
+        self.val_loader = eval_loader(
+            self.bundle, self.bundle.val, spec, config.batch_size, self.workers
+        )
+        weights = None
+        if config.balance == "loss":
+            weights = class_weights(
+                self.bundle.train.targets, len(self.bundle.labels), self.bundle.task
+            ).to(self.device)
+        self.loss_fn = make_loss(self.bundle.task, weights, config.label_smoothing).to(self.device)
+        self.optimizer = make_optimizer(self.model, config)
+        steps_per_epoch = len(self.train_loader)
+        self.scheduler = warmup_cosine(
+            self.optimizer,
+            total_steps=config.epochs * steps_per_epoch,
+            warmup_steps=round(config.warmup_epochs * steps_per_epoch),
+        )
+        self.trainer = Trainer(
+            self.model,
+            self.optimizer,
+            self.scheduler,
+            self.loss_fn,
+            self.device,
+            self.bundle.task,
+            amp=config.amp,
+        )
+        self.history: list[dict[str, Any]] = []
+        self.start_epoch = 0
+        self.best_value = -float("inf")
+        self.bad_epochs = 0
+        self.train_seconds = 0.0
+        if resume is not None:
+            self._restore(resume)
+        self.run_dir = run_dir or new_run_dir(config)
+        write_config(config, self.run_dir)
+
+    # --- set-up -------------------------------------------------------------------------
+
+    def _train_loader(self) -> torch.utils.data.DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+        config, bundle = self.config, self.bundle
+        spec = self.model_config.preprocessing
+        if config.augment == "none":
+            # No augmentation: the evaluation tensors themselves, computed once.
+            dataset: torch.utils.data.Dataset[Any] = PreprocessedDataset(
+                bundle.train, spec, bundle.task
+            )
+        else:
+            preset = TrainPreset(spec, config.augment, bundle.hflip)  # type: ignore[arg-type]
+            dataset = AugmentedDataset(bundle.train, preset, bundle.task)
+        sampler = None
+        if config.balance == "sampler":
+            sampler = balanced_sampler(bundle.train, len(bundle.labels), self.loader_generator)
+        workers = self.workers
+        if isinstance(dataset, PreprocessedDataset) and dataset.cache is not None:
+            workers = 0
+        return make_loader(
+            dataset,
+            batch_size=config.batch_size,
+            workers=workers,
+            shuffle=True,
+            sampler=sampler,
+            generator=self.loader_generator,
+            pin_memory=self.device.type == "cuda",
+            # A last batch of one would break BatchNorm's training statistics.
+            drop_last=len(dataset) % config.batch_size == 1,
+        )
+
+    def _training_state(self, next_epoch: int) -> dict[str, Any]:
+        return {
+            "epoch": next_epoch,
+            "config": self.config.to_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.trainer.scaler.state_dict(),
+            "best_value": self.best_value,
+            "bad_epochs": self.bad_epochs,
+            "history": self.history,
+            "train_seconds": self.train_seconds,
+            "torch_rng": torch.get_rng_state(),
+            "loader_rng": self.loader_generator.get_state(),
+        }
+
+    def _restore(self, checkpoint: Checkpoint) -> None:
+        state = checkpoint.training_state
+        if state is None:
+            raise ValueError("the checkpoint holds no training state (resume from last.pt)")
+        self.model.load_state_dict(checkpoint.model.state_dict())
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.trainer.scaler.load_state_dict(state["scaler"])
+        self.start_epoch = int(state["epoch"])
+        self.best_value = float(state["best_value"])
+        self.bad_epochs = int(state["bad_epochs"])
+        self.history = list(state["history"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        torch.set_rng_state(state["torch_rng"])
+        self.loader_generator.set_state(state["loader_rng"])
+        log.info("resuming at epoch %d of %d", self.start_epoch + 1, self.config.epochs)
+
+    # --- the loop -----------------------------------------------------------------------
+
+    @property
+    def last_path(self) -> Path:
+        return self.run_dir / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.run_dir / "best.pt"
+
+    def validate(self) -> tuple[dict[str, float], list[LayerStats]]:
+        monitor = ActivationMonitor(self.model)
+        preds = predict(
+            self.model,
+            self.val_loader,
+            device=self.device,
+            task=self.bundle.task,
+            loss_fn=self.loss_fn,
+            monitor=monitor,
+        )
+        metrics = evaluate_scores(preds.targets, preds.scores, self.bundle.task)
+        metrics["loss"] = preds.loss
+        return metrics, monitor.results()
+
+    def fit(self) -> RunResult:
+        config = self.config
+        epoch = self.start_epoch
+        log.info(
+            "training %s + %s on %s (%d train / %d val images) on %s, run folder %s",
+            config.arch,
+            config.activation,
+            self.bundle.name,
+            len(self.bundle.train),
+            len(self.bundle.val),
+            self.device,
+            self.run_dir,
+        )
+        try:
+            while epoch < config.epochs:
+                stop = self._epoch(epoch)
+                epoch += 1
+                if stop:
+                    log.info("early stopping: no improvement in %d epochs", config.patience)
+                    break
+        except KeyboardInterrupt:
+            save_checkpoint(
+                self.last_path,
+                self.model_config,
+                self.model,
+                training_state=self._training_state(epoch),
+            )
+            log.warning(
+                "interrupted in epoch %d; resumable checkpoint saved: %s (continue with "
+                "`rectifier train --resume %s`)",
+                epoch + 1,
+                self.last_path,
+                self.run_dir,
+            )
+            write_run_artifacts(self.run_dir, self.config, self.model_config, self.history, None)
+            return self._result(interrupted=True)
+        return self._finish()
+
+    def _epoch(self, epoch: int) -> bool:
+        """Train and validate one epoch; returns True when early stopping triggers."""
+        config = self.config
+        with Progress(
+            len(self.train_loader), f"epoch {epoch + 1}/{config.epochs}", enabled=config.progress
+        ) as progress:
+            stats = self.trainer.train_epoch(self.train_loader, progress)
+        self.train_seconds += stats.seconds
+        val, layers = self.validate()
+        summary = summarize(layers)
+        warn_dead_layers(layers, config.dead_threshold, context=f"epoch {epoch + 1}")
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": stats.loss,
+            "train_acc": stats.acc,
+            "images_per_second": stats.images_per_second,
+            "epoch_seconds": stats.seconds,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            **{f"val_{k}": v for k, v in val.items()},
+            **summary,
+            "dead_per_layer": {s.layer: s.dead_fraction for s in layers},
+        }
+        self.history.append(record)
+        value = val[config.monitor_metric]
+        # NaN (an undefined AUC on a tiny split) never compares greater: keep the first.
+        improved = value > self.best_value or not self.best_path.exists()
+        if improved:
+            self.best_value, self.bad_epochs = value, 0
+            save_checkpoint(
+                self.best_path,
+                self.model_config,
+                self.model,
+                metrics={f"val_{k}": v for k, v in val.items() if k != "loss"},
+            )
+        else:
+            self.bad_epochs += 1
+        save_checkpoint(
+            self.last_path,
+            self.model_config,
+            self.model,
+            training_state=self._training_state(epoch + 1),
+        )
+        log.info(
+            "epoch %d/%d  loss %.4f  acc %.4f | val loss %.4f  acc %.4f  auc %.4f | "
+            "dead %.1f%%  sparsity %.1f%% | %.0f img/s  %.1fs%s",
+            epoch + 1,
+            config.epochs,
+            stats.loss,
+            stats.acc,
+            val["loss"],
+            val["acc"],
+            val["auc"],
+            100 * summary["dead_fraction"],
+            100 * summary["sparsity"],
+            stats.images_per_second,
+            stats.seconds,
+            "  *" if improved else "",
+        )
+        return config.patience > 0 and self.bad_epochs >= config.patience
+
+    def _finish(self) -> RunResult:
+        best = load_checkpoint(self.best_path, map_location=str(self.device))
+        best.model.to(self.device)
+        test, layers, preds = evaluate_model(
+            best.model,
+            self.bundle,
+            self.model_config,
+            self.config.batch_size,
+            self.workers,
+            self.device,
+        )
+        warn_dead_layers(layers, self.config.dead_threshold, context="test set")
+        metrics = {**best.metrics, **{f"test_{k}": v for k, v in test.items()}}
+        save_checkpoint(self.best_path, self.model_config, best.model, metrics=metrics)
+        write_run_artifacts(
+            self.run_dir,
+            self.config,
+            self.model_config,
+            self.history,
+            FinalEvaluation(test, layers, preds, self.train_seconds),
+        )
+        log.info(
+            "test acc %.4f  auc %.4f (best epoch by val %s); run folder %s",
+            test["acc"],
+            test["auc"],
+            self.config.monitor_metric,
+            self.run_dir,
+        )
+        result = self._result(interrupted=False)
+        result.test_metrics, result.layer_stats = test, layers
+        return result
+
+    def _result(self, *, interrupted: bool) -> RunResult:
+        return RunResult(
+            self.run_dir,
+            self.best_path,
+            self.last_path,
+            self.history,
+            interrupted=interrupted,
+            train_seconds=self.train_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    metrics: dict[str, float]
+    layers: list[LayerStats]
+    predictions: Predictions
+    train_seconds: float
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    bundle: DatasetBundle,
+    model_config: ModelConfig,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+) -> tuple[dict[str, float], list[LayerStats], Predictions]:
+    """Test metrics and activation diagnostics of ``model`` on the bundle's test split."""
+    loader = eval_loader(bundle, bundle.test, model_config.preprocessing, batch_size, workers)
+    monitor = ActivationMonitor(model)
+    preds = predict(model, loader, device=device, task=bundle.task, monitor=monitor)
+    layers = monitor.results()
+    metrics = {**evaluate_scores(preds.targets, preds.scores, bundle.task), **summarize(layers)}
+    return metrics, layers, preds
+
+
+def train(config: TrainConfig) -> RunResult:
+    return Run(config).fit()
+
+
+def resume(path: str | Path, config: TrainConfig) -> RunResult:
+    """Continue a run from ``last.pt`` (or a run folder), in the same folder."""
+    path = Path(path)
+    checkpoint_path = path / "last.pt" if path.is_dir() else path
+    checkpoint = load_checkpoint(checkpoint_path)
+    return Run(config, resume=checkpoint, run_dir=checkpoint_path.parent).fit()
