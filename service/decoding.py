@@ -10,6 +10,7 @@ straight to about the model's size (``prepare_decode``). Everything after decodi
 from __future__ import annotations
 
 import io
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -92,7 +93,7 @@ def _open(data: bytes) -> Image.Image:
     try:
         return Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise APIError("image_too_large", f"the image has too many pixels: {exc}") from exc
+        raise _bomb(describe_content(data), exc) from exc
     except UnidentifiedImageError as exc:
         other = _identify_other(data)
         if other is not None:
@@ -107,6 +108,17 @@ def _open(data: bytes) -> Image.Image:
         raise APIError(
             "invalid_image", f"cannot read the image header ({found}): {exc}", {"format": found}
         ) from exc
+
+
+def _bomb(fmt: str | None, exc: Exception) -> APIError:
+    """Pillow's own (higher) bomb limit tripped while reading the header."""
+    match = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = f" ({match.group(1)} pixels)" if match else ""
+    return APIError(
+        "image_too_large",
+        f"the {fmt} image has far too many pixels{pixels}",
+        {"format": fmt},
+    )
 
 
 def check_size(image: Image.Image, spec: Preprocessing, max_pixels: int) -> None:
@@ -152,7 +164,7 @@ def decode_image(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Ima
         raise
     except Image.DecompressionBombError as exc:
         image.close()
-        raise APIError("image_too_large", f"the {fmt} image has too many pixels: {exc}") from exc
+        raise _bomb(fmt, exc) from exc
     except Exception as exc:  # truncated or corrupt pixel data
         image.close()
         reason = str(exc) or type(exc).__name__
