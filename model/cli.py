@@ -46,12 +46,28 @@ def export(
     version: int | None = typer.Option(
         None, "--version", min=1, help="Version number (default: the next free one)."
     ),
+    quantize: str | None = typer.Option(
+        None, "--quantize", help="int8: static QDQ per-channel quantisation (CPU)."
+    ),
+    calibration: Path | None = typer.Option(
+        None,
+        "--calibration",
+        help="int8 calibration images: a run folder, an image folder or a .npz "
+        "(default: the run folder given as CHECKPOINT).",
+    ),
+    fp16: bool = typer.Option(False, "--fp16", help="float16 weights, for GPU execution."),
 ) -> None:
     """Export a checkpoint to OUT/NAME/VERSION/model.onnx with its card, checked for parity."""
     from model.checkpoint import CheckpointError
     from model.export import ExportError, export_checkpoint
 
     path = checkpoint / "best.pt" if checkpoint.is_dir() else checkpoint
+    if quantize is not None or fp16:
+        from model.quantize import export_from_cli
+
+        calibration = calibration or (checkpoint if checkpoint.is_dir() else None)
+        typer.echo(export_from_cli(path, out, name, version, quantize, calibration, fp16))
+        return
     try:
         result = export_checkpoint(path, out, name, version=version)
     except (CheckpointError, ExportError, ValueError) as exc:
