@@ -130,20 +130,10 @@ def _parse_inputs(
         raise V2Error("the inference request has no 'inputs'")
     if not isinstance(raw, list) or not raw:
         raise V2Error(f"'inputs' must be a non-empty array, got {_describe(raw)}")
-    if len(raw) > MAX_TENSORS:
-        raise V2Error(f"'inputs' lists {len(raw)} tensors; at most {MAX_TENSORS} are accepted")
     inputs = []
-    seen: set[str] = set()
     offset = 0
-    for index, item in enumerate(raw):
-        where = f"inputs[{index}]"
-        if not isinstance(item, dict):
-            raise V2Error(f"{where} must be an object, got {_describe(item)}")
-        name = _require_str(item.get("name"), f"{where}.name")
+    for name, item in _named_tensors(raw, "inputs", "input"):
         where = f"input '{name}'"
-        if name in seen:
-            raise V2Error(f"{where} appears more than once in 'inputs'")
-        seen.add(name)
         datatype = _require_str(item.get("datatype"), f"{where}: 'datatype'")
         if datatype not in KNOWN_DATATYPES:
             raise V2Error(
@@ -197,22 +187,12 @@ def _parse_inputs(
 
 
 def _parse_outputs(raw: object) -> tuple[RequestedOutput, ...] | None:
-    if raw is None:
+    # An empty list asks for nothing in particular, which means every output (as in Triton).
+    if raw is None or raw == []:
         return None
-    if not isinstance(raw, list):
-        raise V2Error(f"'outputs' must be an array, got {_describe(raw)}")
-    if len(raw) > MAX_TENSORS:
-        raise V2Error(f"'outputs' lists {len(raw)} tensors; at most {MAX_TENSORS} are accepted")
     outputs = []
-    seen: set[str] = set()
-    for index, item in enumerate(raw):
-        if not isinstance(item, dict):
-            raise V2Error(f"outputs[{index}] must be an object, got {_describe(item)}")
-        name = _require_str(item.get("name"), f"outputs[{index}].name")
+    for name, item in _named_tensors(raw, "outputs", "output"):
         where = f"output '{name}'"
-        if name in seen:
-            raise V2Error(f"{where} appears more than once in 'outputs'")
-        seen.add(name)
         parameters = _parameters(item.get("parameters"), where)
         _refuse_shared_memory(parameters, where)
         binary = parameters.get("binary_data")
@@ -231,6 +211,25 @@ def _parse_outputs(raw: object) -> tuple[RequestedOutput, ...] | None:
             )
         outputs.append(RequestedOutput(name, binary, classification))
     return tuple(outputs)
+
+
+def _named_tensors(raw: object, member: str, kind: str) -> list[tuple[str, dict[str, Any]]]:
+    """The objects of the ``inputs`` or ``outputs`` array with their (unique) names."""
+    if not isinstance(raw, list):
+        raise V2Error(f"'{member}' must be an array, got {_describe(raw)}")
+    if len(raw) > MAX_TENSORS:
+        raise V2Error(f"'{member}' lists {len(raw)} tensors; at most {MAX_TENSORS} are accepted")
+    named = []
+    seen: set[str] = set()
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            raise V2Error(f"{member}[{index}] must be an object, got {_describe(item)}")
+        name = _require_str(item.get("name"), f"{member}[{index}].name")
+        if name in seen:
+            raise V2Error(f"{kind} '{name}' appears more than once in '{member}'")
+        seen.add(name)
+        named.append((name, item))
+    return named
 
 
 def _parse_shape(raw: object, where: str) -> tuple[int, ...]:

@@ -46,7 +46,14 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 }
 _INFER_DOC: dict[str, Any] = {
     "response_class": Response,
-    "responses": {200: {"content": {"application/json": {}}}, **_ERRORS},
+    "responses": {
+        200: {
+            "description": "JSON outputs, or a JSON header of Inference-Header-Content-Length "
+            "bytes followed by the binary outputs",
+            "content": {"application/json": {}, "application/octet-stream": {}},
+        },
+        **_ERRORS,
+    },
     "openapi_extra": {
         "requestBody": {
             "required": True,

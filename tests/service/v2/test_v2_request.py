@@ -249,3 +249,8 @@ def test_extra_bytes_after_a_json_only_request_are_refused() -> None:
 )
 def test_bad_header_length_values_are_refused(value: str, words: str) -> None:
     assert words in refused({"inputs": [GOOD_INPUT]}, value)
+
+
+def test_an_empty_outputs_list_means_every_output() -> None:
+    request = parse(orjson.dumps({"inputs": [GOOD_INPUT], "outputs": []}))
+    assert request.outputs is None
