@@ -16,14 +16,14 @@ if TYPE_CHECKING:
     from training.run import FinalEvaluation
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON has no NaN: undefined metrics become null."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _clean(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
@@ -81,7 +81,7 @@ def write_run_artifacts(
                 ),
             )
         )
-    (run_dir / "metrics.json").write_text(json.dumps(_clean(payload), indent=2))
+    (run_dir / "metrics.json").write_text(json.dumps(json_safe(payload), indent=2))
     (run_dir / "report.md").write_text(render_report(config, model_config, history, final, figures))
 
 

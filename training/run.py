@@ -59,9 +59,11 @@ def seed_everything(seed: int) -> None:
 
 
 def default_run_name(config: TrainConfig) -> str:
-    raw = f"{config.data.split(':')[-1] if ':' in config.data else config.data}"
-    raw += f"-{config.arch}-{config.activation}-s{config.seed}"
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(raw).name)
+    kind, _, argument = config.data.partition(":")
+    data = f"{kind}-{Path(argument).name}" if argument else kind
+    return re.sub(
+        r"[^A-Za-z0-9._-]+", "_", f"{data}-{config.arch}-{config.activation}-s{config.seed}"
+    )
 
 
 def new_run_dir(config: TrainConfig) -> Path:
@@ -95,9 +97,9 @@ class Run:
         self.config = config
         seed_everything(config.seed)
         self.device = select_device(config.device)
-        self.bundle = load_dataset(config.data, config.data_root, seed=config.seed).limited(
-            config.max_samples
-        )
+        self.bundle = load_dataset(
+            config.data, config.data_root, seed=config.seed, img_size=config.img_size
+        ).limited(config.max_samples)
         self.model_config = model_config_for(config, self.bundle)
         self.model = self.model_config.build().to(self.device)
         self.workers = config.workers if config.workers is not None else default_workers()

@@ -9,7 +9,7 @@ from training.datasets.base import DatasetBundle, DatasetError, Split
 
 __all__ = ["DATA_FORMS", "DataSpec", "DatasetBundle", "DatasetError", "Split", "load_dataset"]
 
-DATA_FORMS = "medmnist:FLAG, gtsrb, imagefolder:DIR, synthetic-signs[:TRAIN_PER_CLASS]"
+DATA_FORMS = "medmnist:FLAG, gtsrb[:roi], imagefolder:DIR, synthetic-signs[:TRAIN_PER_CLASS]"
 DEFAULT_SYNTHETIC_ROOT = Path("data/synthetic-signs")
 
 
@@ -37,8 +37,8 @@ def parse_data_spec(text: str) -> DataSpec:
         if not argument:
             raise DatasetError("imagefolder needs a folder: imagefolder:DIR")
         return DataSpec(kind, argument)
-    if kind == "gtsrb" and not argument:
-        return DataSpec(kind)
+    if kind == "gtsrb" and argument.lower() in ("", "roi"):
+        return DataSpec(kind, argument.lower())
     if kind == "synthetic-signs":
         if argument and not (argument.isdigit() and int(argument) > 0):
             raise DatasetError(
@@ -48,21 +48,26 @@ def parse_data_spec(text: str) -> DataSpec:
     raise DatasetError(f"unknown data spec {text!r}; valid forms: {DATA_FORMS}")
 
 
-def load_dataset(text: str, data_root: str | Path | None = None, *, seed: int = 0) -> DatasetBundle:
-    """Load the dataset a ``--data`` spec names; ``data_root`` is where its files live."""
+def load_dataset(
+    text: str, data_root: str | Path | None = None, *, seed: int = 0, img_size: int | None = None
+) -> DatasetBundle:
+    """Load the dataset a ``--data`` spec names; ``data_root`` is where its files live.
+
+    ``img_size`` picks the MedMNIST file of that resolution when there is one.
+    """
     spec = parse_data_spec(text)
     if spec.kind == "medmnist":
         from training.datasets.medmnist import load_medmnist
 
         if data_root is None:
             raise DatasetError("medmnist needs --data-root: the folder holding FLAG[_SIZE].npz")
-        return load_medmnist(Path(data_root), spec.argument)
+        return load_medmnist(Path(data_root), spec.argument, img_size)
     if spec.kind == "gtsrb":
         from training.datasets.gtsrb import load_gtsrb
 
         if data_root is None:
             raise DatasetError("gtsrb needs --data-root: the folder holding GTSRB/")
-        return load_gtsrb(Path(data_root))
+        return load_gtsrb(Path(data_root), roi_crop=spec.argument == "roi", seed=seed)
     if spec.kind == "imagefolder":
         folder = Path(spec.argument)
         if data_root is not None and not folder.is_absolute():

@@ -144,8 +144,9 @@ def seeded_split(
     for label in np.unique(targets):
         members = rng.permutation(np.flatnonzero(targets == label))
         count = len(members)
-        n_val = max(round(count * fractions[0]), 1 if count >= 3 else 0)
-        n_test = max(round(count * fractions[1]), 1 if count >= 3 else 0)
+        n_val, n_test = (
+            max(round(count * f), 1 if count >= 3 else 0) if f > 0 else 0 for f in fractions
+        )
         parts[1].append(members[:n_val])
         parts[2].append(members[n_val : n_val + n_test])
         parts[0].append(members[n_val + n_test :])

@@ -1,0 +1,92 @@
+"""Re-compute the test metrics and activation diagnostics of a checkpoint or run folder."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from model.checkpoint import load_checkpoint
+from training.data import default_workers
+from training.datasets import DatasetError, load_dataset
+from training.diagnostics import LayerStats
+from training.engine import select_device
+from training.run import evaluate_model
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    checkpoint: Path
+    dataset: str
+    metrics: dict[str, float]
+    layers: list[LayerStats]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "checkpoint": str(self.checkpoint),
+            "dataset": self.dataset,
+            "test": self.metrics,
+            "layers": [s.to_dict() for s in self.layers],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
+    """The checkpoint file and the run's recorded config (empty for a bare file)."""
+    if path.is_dir():
+        config_path = path / "config.yaml"
+        recorded = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
+        return path / "best.pt", recorded or {}
+    recorded_path = path.parent / "config.yaml"
+    recorded = yaml.safe_load(recorded_path.read_text()) if recorded_path.is_file() else {}
+    return path, recorded or {}
+
+
+def evaluate(
+    path: str | Path,
+    *,
+    data: str | None = None,
+    data_root: str | None = None,
+    batch_size: int = 128,
+    device: str = "auto",
+    workers: int | None = None,
+    max_samples: int | None = None,
+) -> Evaluation:
+    """Test-split metrics of the checkpoint, with the preprocessing recorded in it.
+
+    ``data``/``data_root`` default to what the run folder's ``config.yaml`` recorded.
+    """
+    checkpoint_path, recorded = resolve_checkpoint(Path(path))
+    data = data or recorded.get("data")
+    if data is None:
+        raise DatasetError("--data is needed: the checkpoint has no run config beside it")
+    data_root = data_root or recorded.get("data_root")
+    checkpoint = load_checkpoint(checkpoint_path)
+    config = checkpoint.config
+    bundle = load_dataset(
+        data,
+        data_root,
+        seed=int(recorded.get("seed", 0)),
+        img_size=config.preprocessing.crop_size,
+    ).limited(max_samples)
+    if bundle.labels != config.labels:
+        raise DatasetError(
+            f"{data} has labels {list(bundle.labels)[:5]}..., the checkpoint was trained on "
+            f"{list(config.labels)[:5]}...: not the same dataset"
+        )
+    torch_device = select_device(device)
+    model = checkpoint.model.to(torch_device)
+    metrics, layers, _ = evaluate_model(
+        model,
+        bundle,
+        config,
+        batch_size,
+        workers if workers is not None else default_workers(),
+        torch_device,
+    )
+    return Evaluation(checkpoint_path, bundle.name, metrics, layers)
