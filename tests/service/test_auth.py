@@ -13,9 +13,11 @@ KEYS = "first-secret-key,second-secret-key"
 
 @pytest.fixture(scope="module")
 def secured(model_repo_dir):
-    with running_server(model_repo_dir, env={"RECTIFIER_API_KEYS": KEYS}) as server:
-        with httpx.Client(base_url=server.url, timeout=30.0) as client:
-            yield client, server
+    with (
+        running_server(model_repo_dir, env={"RECTIFIER_API_KEYS": KEYS}) as server,
+        httpx.Client(base_url=server.url, timeout=30.0) as client,
+    ):
+        yield client, server
 
 
 def post(client: httpx.Client, headers: dict[str, str]) -> httpx.Response:

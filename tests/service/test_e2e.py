@@ -11,6 +11,7 @@ from PIL import Image
 from service.schemas import ErrorResponse, ModelInfo, ModelList, PredictionResponse
 from tests.service.conftest import E2E_MAX_UPLOAD_BYTES, encode, pattern, png_with_size
 
+RGB = "/v1/models/rgb"
 JPEG = encode(pattern((64, 48)), "JPEG", quality=92)
 PNG = encode(pattern((40, 56), seed=1), "PNG")
 WEBP = encode(pattern((50, 50), seed=2), "WEBP", lossless=True)
@@ -112,13 +113,13 @@ def test_request_id_is_honoured_or_generated(http):
     ("make", "status", "code"),
     [
         (lambda h: predict(h, JPEG, path="/v1/models/nope/predict"), 404, "model_not_found"),
-        (lambda h: predict(h, JPEG, path="/v1/models/rgb/versions/9/predict"), 404, "version_not_found"),
+        (lambda h: predict(h, JPEG, path=f"{RGB}/versions/9/predict"), 404, "version_not_found"),
         (lambda h: predict(h, b"%PDF-1.4 not an image"), 400, "invalid_image"),
         (lambda h: predict(h, JPEG[: len(JPEG) // 2]), 400, "invalid_image"),
         (lambda h: predict(h, b""), 400, "invalid_image"),
         (lambda h: predict(h, png_with_size(30000, 30000)), 413, "image_too_large"),
         (lambda h: predict(h, *([PNG] * 9)), 413, "payload_too_large"),
-        (lambda h: h.post("/v1/models/rgb/predict", files={"photo": ("a.jpg", JPEG)}), 400, "missing_image"),
+        (lambda h: h.post(f"{RGB}/predict", files={"photo": ("a", JPEG)}), 400, "missing_image"),
         (lambda h: h.post("/v1/models/rgb/predict"), 400, "missing_image"),
         (
             lambda h: h.post(
