@@ -40,5 +40,11 @@ serve: $(VENV)/.installed-serve
 demo-model: $(VENV)/.installed-all
 	$(BIN)/python -m training.demo --out $(MODELS)
 
+# The container test: builds the real images and runs the real compose file. Needs root on
+# Debian: installs docker.io, docker-compose and debootstrap when missing, starts dockerd
+# when none runs (and stops it after), builds debian:bookworm-slim when none can be pulled.
+docker-test: $(VENV)/.installed-all
+	RECTIFIER_DOCKER_TEST_REQUIRED=1 $(BIN)/python -m pytest -m docker tests/docker $(PYTEST_ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
