@@ -41,6 +41,7 @@ def serve(
 
     from service.app import create_app
     from service.config import SettingsError, load_settings
+    from service.http_limits import LimitedHttpToolsProtocol
     from service.logging import configure_logging
     from service.providers import ProviderError, plan_providers
     from service.server import RectifierServer
@@ -68,7 +69,7 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=LimitedHttpToolsProtocol,  # httptools with a bound on request heads
         lifespan="on",
         access_log=False,
         log_config=None,

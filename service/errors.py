@@ -23,6 +23,7 @@ from starlette.responses import Response
 log = logging.getLogger(__name__)
 
 ERROR_STATUS: dict[str, int] = {
+    "invalid_request": 400,  # malformed HTTP, refused by the protocol layer (http_limits.py)
     "invalid_image": 400,
     "missing_image": 400,
     "invalid_multipart": 400,
@@ -36,6 +37,7 @@ ERROR_STATUS: dict[str, int] = {
     "image_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_parameter": 422,
+    "headers_too_large": 431,
     "internal_error": 500,
     "not_ready": 503,
     "queue_full": 503,
