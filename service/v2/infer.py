@@ -13,7 +13,6 @@ import time
 from collections.abc import Mapping
 
 from fastapi import Request
-from pydantic import BaseModel
 from starlette.responses import Response
 
 from service.errors import APIError
@@ -25,12 +24,6 @@ from service.v2.errors import V2Error
 from service.v2.request import HEADER_LENGTH_HEADER, parse_infer_request
 from service.v2.response import JSON_CONTENT_TYPE, encode_infer_response, error_body, plan_outputs
 from service.v2.signature import EncodedImages, ModelSignature, read_model_input
-
-
-class V2ErrorResponse(BaseModel):
-    """Every V2 error body: ``{"error": "<what was expected and what came>"}``."""
-
-    error: str
 
 
 def v2_error_response(

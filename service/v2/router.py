@@ -13,18 +13,37 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request
-from starlette.responses import Response
+from pydantic import BaseModel
+from starlette.responses import JSONResponse, Response
 
 from service.auth import require_api_key
-from service.errors import APIError, JSONBytesResponse, register_error_renderer
+from service.errors import APIError, register_error_renderer
 from service.repository import ModelRepository, ServedModel
 from service.routers.predict import ensure_ready
-from service.v2.infer import V2ErrorResponse, infer, v2_error_response
+from service.v2.infer import infer, v2_error_response
 from service.v2.metadata import model_metadata, server_metadata
+from service.v2.schemas import (
+    INFER_REQUEST_SCHEMA,
+    LiveResponse,
+    ModelMetadataResponse,
+    ModelReadyResponse,
+    ReadyResponse,
+    ServerMetadataResponse,
+    V2ErrorResponse,
+)
 from service.v2.signature import ModelSignature
 
 PREFIX = "/v2"
+
+
+class V2JSONResponse(JSONResponse):
+    """JSON rendered with orjson. A JSONResponse subclass, so FastAPI documents the route's
+    200 body with its model instead of as a plain string."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def render_api_error(request: Request, error: APIError) -> Response:
@@ -44,6 +63,17 @@ async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": V2ErrorResponse} for status in (400, 401, 404, 408, 413, 415, 500, 503)
 }
+
+
+def _documented(model: type[BaseModel]) -> dict[str, Any]:
+    """Route options: the 200 body is ``model`` (documented, not re-validated per request)."""
+    return {
+        "response_model": None,
+        "response_class": V2JSONResponse,
+        "responses": {200: {"model": model}, **_ERRORS},
+    }
+
+
 _INFER_DOC: dict[str, Any] = {
     "response_class": Response,
     "responses": {
@@ -60,7 +90,7 @@ _INFER_DOC: dict[str, Any] = {
             "description": "A V2 inference request: JSON, or a JSON header of "
             "Inference-Header-Content-Length bytes followed by binary tensors.",
             "content": {
-                "application/json": {"schema": {"type": "object"}},
+                "application/json": {"schema": INFER_REQUEST_SCHEMA},
                 "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
             },
         }
@@ -71,24 +101,28 @@ router = APIRouter(prefix=PREFIX, tags=["v2"], lifespan=_lifespan)
 _protected = [Depends(require_api_key)]
 
 
-@router.get("", summary="V2 server metadata")
+@router.get("", summary="V2 server metadata", **_documented(ServerMetadataResponse))
 async def get_server_metadata(request: Request) -> Response:
-    return JSONBytesResponse(server_metadata(request.app.version))
+    return V2JSONResponse(server_metadata(request.app.version))
 
 
-@router.get("/health/live", summary="V2 liveness: the process is up")
+@router.get("/health/live", summary="V2 liveness: the process is up", **_documented(LiveResponse))
 async def live() -> Response:
-    return JSONBytesResponse({"live": True})
+    return V2JSONResponse({"live": True})
 
 
-@router.get("/health/ready", summary="V2 readiness: models loaded and warmed", responses=_ERRORS)
+@router.get(
+    "/health/ready",
+    summary="V2 readiness: models loaded and warmed",
+    **_documented(ReadyResponse),
+)
 async def ready(request: Request) -> Response:
     repository = ensure_ready(request)
     if request.app.state.draining:
         return v2_error_response(503, "the server is shutting down")
     if not repository.ready:
         return v2_error_response(503, f"no model could be loaded from {repository.root}")
-    return JSONBytesResponse({"ready": True})
+    return V2JSONResponse({"ready": True})
 
 
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ServedModel:
@@ -108,14 +142,14 @@ def _metadata(request: Request, name: str, version: str | None) -> Response:
     repository = ensure_ready(request)
     model = resolve(repository, name, version)
     signature = ModelSignature.from_card(model.card)
-    return JSONBytesResponse(model_metadata(name, sorted(repository.models[name]), signature))
+    return V2JSONResponse(model_metadata(name, sorted(repository.models[name]), signature))
 
 
 def _model_ready(request: Request, name: str, version: str | None) -> Response:
     model = resolve(ensure_ready(request), name, version)
     if request.app.state.draining:
         return v2_error_response(503, "the server is shutting down")
-    return JSONBytesResponse({"name": model.name, "version": str(model.version), "ready": True})
+    return V2JSONResponse({"name": model.name, "version": str(model.version), "ready": True})
 
 
 def _infer_model(request: Request, name: str, version: str | None) -> ServedModel:
@@ -123,7 +157,10 @@ def _infer_model(request: Request, name: str, version: str | None) -> ServedMode
 
 
 @router.get(
-    "/models/{name}", summary="V2 model metadata", responses=_ERRORS, dependencies=_protected
+    "/models/{name}",
+    summary="V2 model metadata",
+    dependencies=_protected,
+    **_documented(ModelMetadataResponse),
 )
 async def get_model_metadata(request: Request, name: str) -> Response:
     return _metadata(request, name, None)
@@ -132,15 +169,15 @@ async def get_model_metadata(request: Request, name: str) -> Response:
 @router.get(
     "/models/{name}/versions/{version}",
     summary="V2 metadata of one model version",
-    responses=_ERRORS,
     dependencies=_protected,
+    **_documented(ModelMetadataResponse),
 )
 async def get_model_version_metadata(request: Request, name: str, version: str) -> Response:
     return _metadata(request, name, version)
 
 
 # Readiness stays open, like /readyz, so platform probes work when API keys are set.
-@router.get("/models/{name}/ready", summary="V2 model readiness", responses=_ERRORS)
+@router.get("/models/{name}/ready", summary="V2 model readiness", **_documented(ModelReadyResponse))
 async def model_ready(request: Request, name: str) -> Response:
     return _model_ready(request, name, None)
 
@@ -148,7 +185,7 @@ async def model_ready(request: Request, name: str) -> Response:
 @router.get(
     "/models/{name}/versions/{version}/ready",
     summary="V2 readiness of one model version",
-    responses=_ERRORS,
+    **_documented(ModelReadyResponse),
 )
 async def model_version_ready(request: Request, name: str, version: str) -> Response:
     return _model_ready(request, name, version)
