@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -244,3 +246,19 @@ def test_v2_and_v1_requests_share_the_dynamic_batcher(guarded_server: RunningSer
     # One session.run of two rows: one row from each protocol.
     assert answers["v2"].json()["parameters"]["batch_size"] == 2
     assert answers["v1"].json()["batch_size"] == 2
+
+
+def test_readiness_turns_503_at_sigterm_while_liveness_stays(model_repo_dir: Path) -> None:
+    env = {**SERVER_ENV, "RECTIFIER_SHUTDOWN_DELAY_S": "3"}
+    with running_server(model_repo_dir, env=env) as server:
+        assert httpx.get(server.url + "/v2/health/ready").status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        # During the shutdown delay the listener is still open: probes say "going away".
+        deadline = time.monotonic() + 2.0
+        while httpx.get(server.url + "/v2/health/ready").status_code == 200:
+            assert time.monotonic() < deadline, "readiness stayed 200 after SIGTERM"
+            time.sleep(0.02)
+        assert_v2_error(httpx.get(server.url + "/v2/health/ready"), 503, "shutting down")
+        assert_v2_error(httpx.get(server.url + "/v2/models/rgb/ready"), 503, "shutting down")
+        assert httpx.get(server.url + "/v2/health/live").status_code == 200
+        assert server.process.wait(30) == 0
