@@ -1,9 +1,9 @@
 """The Open Inference Protocol (KServe V2 / Triton HTTP) for Rectifier.
 
 The codec modules (``errors``, ``encoding``, ``tensors``, ``request``, ``signature``,
-``response``, ``metadata``) are pure: no FastAPI, no onnxruntime, no torch. They turn request
-bytes into validated arrays and results into response bytes, so they are tested without a
-server and the router stays thin.
+``response``, ``metadata``, ``codec``, ``schemas``) are pure: no FastAPI, no onnxruntime, no
+torch. They turn request bytes into validated arrays and results into response bytes, so
+they are tested without a server and the router (``router``, ``infer``) stays thin.
 
 The router (``router``, in ``service.v2.router``) is imported on first access, so importing
 a codec module never pulls in FastAPI or the service.

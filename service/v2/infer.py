@@ -9,8 +9,10 @@ response as the request asked. Timings (ms) go into the response ``parameters`` 
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping
+from functools import partial
 
 from fastapi import Request
 from starlette.responses import Response
@@ -19,11 +21,14 @@ from service.errors import APIError
 from service.repository import ServedModel
 from service.routers.predict import server_timing
 from service.uploads import read_body
+from service.v2.codec import decode_request
 from service.v2.encoding import choose_response_coding, encode_content
 from service.v2.errors import V2Error
-from service.v2.request import HEADER_LENGTH_HEADER, parse_infer_request
-from service.v2.response import JSON_CONTENT_TYPE, encode_infer_response, error_body, plan_outputs
-from service.v2.signature import EncodedImages, ModelSignature, read_model_input
+from service.v2.request import HEADER_LENGTH_HEADER
+from service.v2.response import JSON_CONTENT_TYPE, encode_infer_response, error_body
+from service.v2.signature import EncodedImages, ModelSignature
+
+OFFLOAD_BYTES = 64 * 1024
 
 
 def v2_error_response(
@@ -45,17 +50,22 @@ async def infer(request: Request, model: ServedModel) -> Response:
     try:
         body = await read_body(request, settings.max_upload_bytes, settings.body_timeout_s)
         parse_started = time.perf_counter()
-        infer_request = parse_infer_request(
+        decode = partial(
+            decode_request,
             body,
             header_length=request.headers.get(HEADER_LENGTH_HEADER),
             content_encoding=request.headers.get("content-encoding"),
+            signature=ModelSignature.from_card(model.card),
             max_bytes=settings.max_upload_bytes,
+            max_batch=settings.max_images_per_request,
         )
-        signature = ModelSignature.from_card(model.card)
-        model_input = read_model_input(
-            infer_request, signature, max_batch=settings.max_images_per_request
-        )
-        plans = plan_outputs(infer_request, signature)
+        # Inflating a body or converting megabytes of JSON numbers takes milliseconds to
+        # seconds: that runs off the event loop. A small plain body is cheaper parsed here.
+        if len(body) > OFFLOAD_BYTES or request.headers.get("content-encoding"):
+            decoded = await asyncio.to_thread(decode)
+        else:
+            decoded = decode()
+        infer_request, model_input, plans = decoded
         decode_s = time.perf_counter() - parse_started
         preprocess_s = 0.0
         if isinstance(model_input, EncodedImages):

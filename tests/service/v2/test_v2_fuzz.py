@@ -12,9 +12,9 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.v2.codec import decode_request
 from service.v2.errors import V2Error
 from service.v2.request import parse_infer_request
-from service.v2.response import plan_outputs
 from service.v2.signature import EncodedImages, ModelSignature, TensorBatch, read_model_input
 from service.v2.tensors import KNOWN_DATATYPES
 
@@ -72,11 +72,14 @@ documents = st.fixed_dictionaries(
 
 def run_codec(body: bytes, header_length: str | None, coding: str | None) -> None:
     try:
-        request = parse_infer_request(
-            body, header_length=header_length, content_encoding=coding, max_bytes=1 << 16
+        _, model_input, _ = decode_request(
+            body,
+            header_length=header_length,
+            content_encoding=coding,
+            signature=SIGNATURE,
+            max_bytes=1 << 16,
+            max_batch=4,
         )
-        model_input = read_model_input(request, SIGNATURE, max_batch=4)
-        plan_outputs(request, SIGNATURE)
     except V2Error as exc:
         assert 400 <= exc.status < 500 and exc.message
         return
