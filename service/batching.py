@@ -97,6 +97,18 @@ class DynamicBatcher:
         Raises ``APIError`` ``queue_full`` (503 with Retry-After) when the queue is full,
         ``not_ready`` once stopping, and ``InferenceError`` when the model fails on it.
         """
+        if self._loop is None:
+            raise APIError("not_ready", f"model {self.name} is not accepting requests")
+        future: asyncio.Future[BatchResult] = self._loop.create_future()
+        self.put(inputs, future)
+        return await future
+
+    def put(self, inputs: np.ndarray, future: asyncio.Future[BatchResult]) -> None:
+        """Queue ``inputs`` from any thread; ``future`` (of the batcher's loop) gets the result.
+
+        The decode pool calls this directly after preprocessing, which saves a round trip
+        through the event loop. Raises ``APIError`` like ``submit``.
+        """
         if self._stopping or self._loop is None:
             raise APIError("not_ready", f"model {self.name} is not accepting requests")
         if len(self._queue) >= self.max_queue:
@@ -107,11 +119,10 @@ class DynamicBatcher:
                 {"max_queue": self.max_queue},
                 headers={"Retry-After": str(self.retry_after_s)},
             )
-        item = _Pending(inputs, self._loop.create_future())
+        item = _Pending(inputs, future)
         with self._cond:
             self._queue.append(item)
             self._cond.notify()
-        return await item.future
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish everything queued, then end the worker."""

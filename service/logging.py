@@ -8,11 +8,12 @@ record emitted while it is handled. One access log line per request, as text or 
 from __future__ import annotations
 
 import contextvars
+import itertools
 import logging
 import re
+import secrets
 import sys
 import time
-import uuid
 from typing import Any
 
 import orjson
@@ -25,6 +26,9 @@ request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
 )
 access_log = logging.getLogger("rectifier.access")
 
+# A random per-process prefix and a counter: unique, and far cheaper than uuid4 per request.
+_ID_PREFIX = secrets.token_hex(6)
+_ID_COUNTER = itertools.count(1)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=@-]{1,128}$")
 _STANDARD_ATTRS = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "request_id"}
 
@@ -104,7 +108,7 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _incoming_request_id(scope) or uuid.uuid4().hex
+        request_id = _incoming_request_id(scope) or f"{_ID_PREFIX}-{next(_ID_COUNTER):x}"
         scope.setdefault("state", {})["request_id"] = request_id
         token = request_id_var.set(request_id)
         header = (b"x-request-id", request_id.encode("ascii"))

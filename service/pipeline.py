@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.card import Preprocessing
+from service.batching import BatchResult, DynamicBatcher
 from service.decoding import PhaseTimes, decode_into
 from service.errors import APIError
 
@@ -42,9 +43,7 @@ class ImagePipeline:
         """Encoded images -> (N, C, H, W) float32; ``APIError`` names the failing image."""
         if not images:
             raise APIError("missing_image", "no image in the request")
-        batch = np.empty(
-            (len(images), spec.channels, spec.crop_size, spec.crop_size), dtype=np.float32
-        )
+        batch = np.empty((len(images), *_chw(spec)), dtype=np.float32)
         loop = asyncio.get_running_loop()
         if len(images) == 1:
             times = [
@@ -67,6 +66,31 @@ class ImagePipeline:
             preprocess_s=sum(t.preprocess_s for t in times),
         )
 
+    async def prepare_and_submit(
+        self, images: Sequence[bytes], spec: Preprocessing, batcher: DynamicBatcher
+    ) -> tuple[PreparedImages, BatchResult]:
+        """``prepare`` then ``batcher.submit``; a single image goes from the decode thread
+        straight into the batch queue, so the event loop wakes once, for the result."""
+        if len(images) != 1:
+            prepared = await self.prepare(images, spec)
+            return prepared, await batcher.submit(prepared.array)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[BatchResult] = loop.create_future()
+        done: list[PreparedImages] = []
+
+        def decode_and_queue() -> None:
+            try:
+                batch = np.empty((1, *_chw(spec)), dtype=np.float32)
+                times = self._one(images[0], spec, batch, 0, 1)
+                done.append(PreparedImages(batch, times.decode_s, times.preprocess_s))
+                batcher.put(batch, future)
+            except BaseException as exc:
+                loop.call_soon_threadsafe(_fail, future, exc)
+
+        self._executor.submit(decode_and_queue)
+        result = await future
+        return done[0], result
+
     def _one(
         self, data: bytes, spec: Preprocessing, batch: np.ndarray, index: int, count: int
     ) -> PhaseTimes:
@@ -80,3 +104,12 @@ class ImagePipeline:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _chw(spec: Preprocessing) -> tuple[int, int, int]:
+    return (spec.channels, spec.crop_size, spec.crop_size)
+
+
+def _fail(future: asyncio.Future[BatchResult], exc: BaseException) -> None:
+    if not future.done():
+        future.set_exception(exc)

@@ -118,8 +118,9 @@ async def predict_with(
             timeout_s=settings.body_timeout_s,
         )
         count = len(images)
-        prepared = await state.pipeline.prepare(images, model.card.preprocessing)
-        result = await model.batcher.submit(prepared.array)
+        prepared, result = await state.pipeline.prepare_and_submit(
+            images, model.card.preprocessing, model.batcher
+        )
         probabilities = result.outputs[model.output_names.index(model.card.output_name)]
         predictions = format_predictions(model, probabilities, top_k or settings.default_top_k)
         timings_s = {
