@@ -18,7 +18,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 
 log = logging.getLogger(__name__)
 
@@ -68,8 +68,12 @@ class APIError(Exception):
 ErrorRenderer = Callable[[Request, APIError], Response]
 
 
-class JSONBytesResponse(Response):
-    """JSON rendered with orjson (NumPy arrays and scalars included)."""
+class JSONBytesResponse(JSONResponse):
+    """JSON rendered with orjson (NumPy arrays and scalars included).
+
+    A ``JSONResponse`` subclass, so FastAPI documents the response models in OpenAPI (for
+    any other class it declares the body a plain string, which schema checks then flag).
+    """
 
     media_type = "application/json"
 
