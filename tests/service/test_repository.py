@@ -1,0 +1,115 @@
+"""Model repository: faulty models are reported and skipped, healthy ones serve."""
+
+from __future__ import annotations
+
+import shutil
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.config import Settings
+
+
+def wait_loaded(client: TestClient) -> None:
+    deadline = time.monotonic() + 30
+    while client.app.state.repository.state == "loading":  # type: ignore[attr-defined]
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+
+
+def edit_card(src, dst, change) -> None:
+    import json
+
+    import onnx
+
+    from model.card import CARD_METADATA_KEY
+
+    proto = onnx.load(str(src))
+    for prop in list(proto.metadata_props):
+        if prop.key == CARD_METADATA_KEY:
+            card = json.loads(prop.value)
+            if change is None:
+                proto.metadata_props.remove(prop)
+            else:
+                change(card)
+                prop.value = json.dumps(card)
+    dst.parent.mkdir(parents=True)
+    onnx.save(proto, str(dst))
+
+
+@pytest.fixture(scope="module")
+def faulty_repo(tmp_path_factory, model_repo):
+    root = tmp_path_factory.mktemp("faulty")
+    good = model_repo["rgb"].onnx_path
+    (root / "good" / "1").mkdir(parents=True)
+    shutil.copy(good, root / "good" / "1" / "model.onnx")
+    (root / "good" / "2").mkdir()
+    shutil.copy(good, root / "good" / "2" / "model.onnx")
+    (root / "cut" / "1").mkdir(parents=True)
+    (root / "cut" / "1" / "model.onnx").write_bytes(good.read_bytes()[:500])
+    edit_card(good, root / "nocard" / "1" / "model.onnx", None)
+    edit_card(
+        good,
+        root / "mismatch" / "1" / "model.onnx",
+        lambda card: card.update(labels=[*card["labels"], "extra"]),
+    )
+    (root / "empty" / "1").mkdir(parents=True)  # a version folder without a model file
+    (root / "not-a-version" / "latest").mkdir(parents=True)
+    return root
+
+
+def test_faulty_models_are_listed_with_reasons_and_good_ones_serve(faulty_repo):
+    with TestClient(create_app(Settings(models_dir=faulty_repo))) as client:
+        wait_loaded(client)
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["models"] == ["good:1", "good:2"]
+        reasons = {f["model"]: f["reason"] for f in ready.json()["failed"]}
+        assert set(reasons) == {"cut", "nocard", "mismatch", "empty"}
+        assert "rectifier.card" in reasons["nocard"]
+        assert "4 labels" in reasons["mismatch"] and "[" in reasons["mismatch"]
+        assert "missing" in reasons["empty"]
+        listing = client.get("/v1/models").json()
+        assert [m["name"] for m in listing["models"]] == ["good"]
+        assert {f["model"] for f in listing["failed"]} == set(reasons)
+        good = client.get("/v1/models/good").json()
+        assert good["default_version"] == 2
+        assert [v["version"] for v in good["versions"]] == [2, 1]
+        metrics = client.get("/metrics").text
+        assert "rectifier_models_failed 4.0" in metrics
+
+
+def test_empty_repository_is_not_ready(tmp_path):
+    with TestClient(create_app(Settings(models_dir=tmp_path))) as client:
+        wait_loaded(client)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert ready.json()["error"]["code"] == "not_ready"
+        assert "no model could be loaded" in ready.json()["error"]["message"]
+        predict = client.post("/v1/predict", content=b"x", headers={"Content-Type": "image/png"})
+        assert predict.json()["error"]["code"] == "model_not_found"
+
+
+def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
+    from service import repository
+
+    original = repository.ModelRepository.load_all
+
+    def slow_load(self, loop):
+        time.sleep(0.5)
+        original(self, loop)
+
+    monkeypatch.setattr(repository.ModelRepository, "load_all", slow_load)
+    with TestClient(create_app(Settings(models_dir=model_repo_dir))) as client:
+        assert client.get("/livez").status_code == 200
+        early = client.get("/readyz")
+        assert early.status_code == 503
+        assert "loading" in early.json()["error"]["message"]
+        busy = client.post(
+            "/v1/models/rgb/predict", content=b"x", headers={"Content-Type": "image/png"}
+        )
+        assert busy.status_code == 503
+        wait_loaded(client)
+        assert client.get("/readyz").status_code == 200
