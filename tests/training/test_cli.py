@@ -1,0 +1,93 @@
+"""``rectifier train / evaluate`` from the command line, and its error messages."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from model.cli import app
+
+runner = CliRunner()
+TINY = ["--arch-option", "width=4", "--arch-option", "depth=1", "--img-size", "16"]
+TINY += ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-progress"]
+
+
+def test_module_import_is_torch_free() -> None:
+    code = "import sys, training.cli; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("args", "flag", "listed"),
+    [
+        (["--arch", "vgg99"], "--arch", "resnet18"),
+        (["--data", "cifar10"], "--data", "medmnist:FLAG"),
+        (["--data", "medmnist:nosuch"], "--data", "pneumoniamnist"),
+        (["--activation", "relux"], "--activation", "leaky_relu"),
+        (["--optimizer", "adam"], "--optimizer", "adamw"),
+        (["--augment", "heavy"], "--augment", "standard"),
+        (["--balance", "oversample"], "--balance", "sampler"),
+        (["--device", "tpu"], "--device", "cuda"),
+        (["--arch-option", "blocks=3"], "--arch-option", "width"),
+    ],
+)
+def test_bad_flags_name_the_flag_and_the_choices(args: list[str], flag: str, listed: str) -> None:
+    result = runner.invoke(app, ["train", *args])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())  # undo the rich box's line wrapping
+    assert flag in text and listed in text
+
+
+def test_missing_data_files_are_a_clean_error(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["train", "--data", "medmnist:breastmnist", "--data-root", str(tmp_path), *TINY]
+    )
+    assert result.exit_code == 2 and "breastmnist" in result.output
+
+
+def test_train_from_a_config_file_then_evaluate(tmp_path: Path, data_dir: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"data: medmnist:pneumoniamnist\ndata_root: {data_dir / 'medmnist'}\nepochs: 3\n"
+        f"out: {tmp_path / 'runs'}\nname: cli\n"
+    )
+    # The flag beats the file: one epoch, not three.
+    result = runner.invoke(app, ["train", "--config", str(config), "--epochs", "1", *TINY])
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "cli"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert len(metrics["epochs"]) == 1
+
+    result = runner.invoke(app, ["evaluate", str(run), "--output", str(tmp_path / "e.json")])
+    assert result.exit_code == 0, result.output
+    evaluation = json.loads((tmp_path / "e.json").read_text())
+    assert evaluation["test"]["acc"] == pytest.approx(metrics["test"]["acc"])
+    assert evaluation["dataset"] == "medmnist:pneumoniamnist"
+    assert [layer["layer"] for layer in evaluation["layers"]] == [
+        layer["layer"] for layer in metrics["layers"]
+    ]
+
+
+def test_evaluate_refuses_a_different_dataset(tmp_path: Path, data_dir: Path) -> None:
+    args = ["train", "--data", "medmnist:pneumoniamnist", "--data-root", str(data_dir / "medmnist")]
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path), "--name", "r", "--epochs", "1", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(
+        app,
+        [
+            "evaluate",
+            str(tmp_path / "r" / "best.pt"),
+            "--data",
+            "gtsrb",
+            "--data-root",
+            str(data_dir / "gtsrb_root"),
+        ],
+    )
+    assert result.exit_code == 2 and "not the same dataset" in result.output

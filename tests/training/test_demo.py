@@ -1,0 +1,63 @@
+"""The committed demo model: its card matches the code's schema, and it recognises fresh
+synthetic signs it has never seen (another seed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+from model.card import read_card
+from model.preprocess import load_and_preprocess, preprocess_image
+from training.datasets.synthetic_signs import CLASS_NAMES, image_rng, render_sign
+from training.demo import EXAMPLES, demo_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "models" / "demo" / "1" / "model.onnx"
+FRESH_SEED = 424242  # the demo trains on seed 0
+
+
+@pytest.fixture(scope="module")
+def session() -> ort.InferenceSession:
+    return ort.InferenceSession(str(DEMO), providers=["CPUExecutionProvider"])
+
+
+def test_committed_card_validates_against_the_current_schema() -> None:
+    card = read_card(DEMO)
+    assert card.name == "demo" and card.version == 1 and card.task == "multiclass"
+    assert set(card.labels) == set(CLASS_NAMES)
+    assert (card.architecture, card.activation) == ("simple_cnn", "relu")
+    assert card.preprocessing.crop_size == 64
+    assert card.export is not None and card.metrics["test_acc"] >= 0.97
+    assert DEMO.stat().st_size < 2 * 1024 * 1024
+
+
+def test_fresh_synthetic_test_set_at_95_percent(session: ort.InferenceSession) -> None:
+    card = read_card(DEMO)
+    images, targets = [], []
+    for class_index, name in enumerate(CLASS_NAMES):
+        for index in range(25):
+            rng = image_rng(FRESH_SEED, "test", class_index, index)
+            images.append(preprocess_image(render_sign(name, rng, 64), card.preprocessing))
+            targets.append(card.labels.index(name))
+    (probabilities,) = session.run(None, {card.input_name: np.stack(images)})
+    accuracy = float((probabilities.argmax(axis=1) == np.array(targets)).mean())
+    assert accuracy >= 0.95, accuracy
+
+
+@pytest.mark.parametrize(("label", "file_name"), EXAMPLES)
+def test_sample_images_are_classified_as_named(
+    session: ort.InferenceSession, label: str, file_name: str
+) -> None:
+    card = read_card(DEMO)
+    tensor = load_and_preprocess(str(ROOT / "examples" / "images" / file_name), card.preprocessing)
+    (probabilities,) = session.run(None, {card.input_name: tensor[None]})
+    assert card.labels[int(probabilities.argmax())] == label
+
+
+def test_demo_recipe_is_simple_cnn_relu_at_64px(tmp_path: Path) -> None:
+    config = demo_config(tmp_path, tmp_path)
+    assert (config.arch, config.activation, config.img_size) == ("simple_cnn", "relu", 64)
+    assert config.data.startswith("synthetic-signs") and config.seed == 0
