@@ -56,6 +56,18 @@ RUN cd /src \
     && python3 requirements.py pyproject.toml train > train.txt
 
 # ---------------------------------------------------------------------------------------
+# What both serving images share: the port, the healthcheck and the command.
+FROM python AS serving
+ENV RECTIFIER_MODELS_DIR=/models
+WORKDIR /tmp
+EXPOSE 8000
+# /readyz answers 200 once every model is loaded and warmed up, 503 while draining.
+HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
+    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
+ENTRYPOINT ["rectifier"]
+CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
+
+# ---------------------------------------------------------------------------------------
 # serve-gpu: onnxruntime-gpu with its CUDA and cuDNN wheels (no CUDA base image needed).
 FROM builder AS serve-gpu-venv
 COPY --from=requirements /src/gpu.txt /tmp/requirements.txt
@@ -68,21 +80,14 @@ RUN pip install --quiet --no-deps --no-build-isolation . \
     && find /opt/venv/lib -path '*/site-packages/nvidia/*' -name 'lib*.so*' -printf '%h\n' \
         | sort -u > /opt/venv/nvidia-libs.conf
 
-FROM python AS serve-gpu
+FROM serving AS serve-gpu
 COPY --from=serve-gpu-venv /opt/venv /opt/venv
 # The CUDA/cuDNN libraries live inside the nvidia-* wheels; let the loader find them.
 RUN cp /opt/venv/nvidia-libs.conf /etc/ld.so.conf.d/zz-nvidia-wheels.conf && ldconfig
 ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
-    RECTIFIER_MODELS_DIR=/models \
     RECTIFIER_DEVICE=auto
 USER rectifier
-WORKDIR /tmp
-EXPOSE 8000
-HEALTHCHECK --interval=10s --timeout=5s --start-period=120s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
-ENTRYPOINT ["rectifier"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
 
 # ---------------------------------------------------------------------------------------
 # train: torch and torchvision (PyPI's default build, with CUDA). For a CPU-only image pass
@@ -122,15 +127,7 @@ COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel
 
-FROM python AS serve
+FROM serving AS serve
 COPY --from=serve-venv /opt/venv /opt/venv
-ENV RECTIFIER_MODELS_DIR=/models \
-    RECTIFIER_DEVICE=cpu
+ENV RECTIFIER_DEVICE=cpu
 USER rectifier
-WORKDIR /tmp
-EXPOSE 8000
-# /readyz answers 200 once every model is loaded and warmed up, 503 while draining.
-HEALTHCHECK --interval=10s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import urllib.request as u; u.urlopen('http://127.0.0.1:8000/readyz', timeout=4)"]
-ENTRYPOINT ["rectifier"]
-CMD ["serve", "--host", "0.0.0.0", "--port", "8000"]
