@@ -32,6 +32,7 @@ ERROR_STATUS: dict[str, int] = {
     "model_not_found": 404,
     "version_not_found": 404,
     "method_not_allowed": 405,
+    "reload_failed": 409,  # the old versions keep serving (reload.py)
     "request_timeout": 408,
     "payload_too_large": 413,
     "image_too_large": 413,
@@ -150,7 +151,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return render_error(request, error)
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
+def _internal_error(request: Request, *, echo_request_id: bool) -> Response:
     request_id = request_id_of(request)
     log.exception(
         "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
@@ -158,10 +159,19 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
     error = APIError(
         "internal_error",
         f"internal error; quote request id {request_id} when reporting it",
-        # This handler runs outside the request-id middleware: echo the id here.
-        headers={"X-Request-ID": request_id} if request_id else None,
+        headers={"X-Request-ID": request_id} if request_id and echo_request_id else None,
     )
     return render_error(request, error)
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # This handler runs outside the request-id middleware: echo the id here.
+    return _internal_error(request, echo_request_id=True)
+
+
+async def _unexpected_error_inside(request: Request, exc: Exception) -> Response:
+    # Inside the app: the request-id middleware adds the header to this answer.
+    return _internal_error(request, echo_request_id=False)
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -170,9 +180,28 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=499)
 
 
+_UNEXPECTED_BASES: tuple[type[Exception], ...] = (
+    RuntimeError,  # includes the batcher's InferenceError (a model failing in session.run)
+    ValueError,
+    TypeError,
+    LookupError,
+    AttributeError,
+    ArithmeticError,
+    AssertionError,
+    OSError,
+    MemoryError,
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(APIError, _api_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    # A handler for ``Exception`` itself runs in Starlette's outermost middleware, which
+    # re-raises after answering, so uvicorn logs the error again and closes the keep-alive
+    # connection under the client's next request. Handlers for the common concrete bases
+    # run inside the app instead: the 500 is answered and the connection stays usable.
+    for base in _UNEXPECTED_BASES:
+        app.add_exception_handler(base, _unexpected_error_inside)
     app.add_exception_handler(Exception, _unexpected_error)

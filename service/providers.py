@@ -31,6 +31,17 @@ class ProviderError(RuntimeError):
     """A requested execution provider cannot be used; the message says why."""
 
 
+class ModelFileError(ValueError):
+    """The model file itself cannot be loaded (corrupt, cut, invalid graph): that model is
+    not served, the others are; unlike ``ProviderError`` it does not stop start-up."""
+
+
+def _is_model_fault(exc: Exception) -> bool:
+    names = ("InvalidProtobuf", "InvalidGraph", "NoSuchFile", "NoModel")
+    faults = tuple(getattr(ort.capi.onnxruntime_pybind11_state, n, ()) for n in names)
+    return isinstance(exc, tuple(f for f in faults if isinstance(f, type)))
+
+
 ProviderSpec = tuple[str, dict[str, str]]
 
 
@@ -146,7 +157,10 @@ def create_session(
     try:
         session = ort.InferenceSession(source, options, providers=plan.providers)
     except Exception as exc:
-        if plan.explicit or plan.names == [CPU]:
+        # The CPU provider always exists, so a CPU-only failure is the file's fault.
+        if _is_model_fault(exc) or plan.names == [CPU]:
+            raise ModelFileError(f"cannot load the model: {exc}") from exc
+        if plan.explicit:
             raise ProviderError(
                 f"could not create a session on {', '.join(plan.names)}: {exc}"
             ) from exc
