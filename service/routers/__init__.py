@@ -28,7 +28,9 @@ def api_routers() -> list[APIRouter]:
     """Probes, the model list and the image API; plus the Open Inference Protocol router
     (an ``APIRouter`` named ``router`` in ``service.v2`` or ``service.v2.router``) once the
     V2 package provides it."""
-    routers = [probes.router, models.router, predict.router]
+    from service.reload import router as reload_router  # imports predict: not at the top
+
+    routers = [probes.router, models.router, predict.router, reload_router]
     v2 = _optional_router("service.v2", "service.v2.router")
     if v2 is not None:
         routers.append(v2)

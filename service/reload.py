@@ -1,0 +1,159 @@
+"""``POST /v1/models/{name}/reload``: load a model's versions afresh, without a restart.
+
+The versions found under ``<models>/<name>/`` are loaded into new sessions and warmed up
+(``ModelRepository.load_one``) while the old ones keep serving. Only when every version
+loaded does the swap happen, in one assignment under the repository's lock; a reload that
+fails leaves the old versions serving and answers 409 ``reload_failed`` with the reasons.
+
+Requests that already resolved the old model finish on it: its batcher is stopped (after
+draining what is queued) only ``retire_after_s`` later, longer than a request may spend
+reading its body and decoding before it reaches the queue. The model name from the URL is
+only ever compared with the folder names the repository lists, never joined to a path, so
+no request reaches the filesystem outside the models folder.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field
+
+from service.auth import require_api_key
+from service.errors import APIError
+from service.repository import ModelFailure, ModelRepository, ServedModel, discover
+from service.routers.predict import ensure_ready
+from service.schemas import ErrorResponse
+
+log = logging.getLogger(__name__)
+
+RETIRE_MARGIN_S = 5.0
+
+router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
+
+
+class ReloadResponse(BaseModel):
+    model: str
+    versions: list[int] = Field(description="The versions now serving, newest first.")
+    previous_versions: list[int] = Field(description="The versions served before the reload.")
+    load_seconds: float = Field(description="Time to load and warm up the new sessions.")
+
+
+class ModelReloader:
+    """Serialises reloads and retires the replaced versions once nothing can still use them."""
+
+    def __init__(self, repository: ModelRepository, retire_after_s: float) -> None:
+        self.repository = repository
+        self.retire_after_s = retire_after_s
+        self._lock = asyncio.Lock()
+        self._retiring: set[asyncio.Task[None]] = set()
+
+    async def reload(self, name: str) -> dict[str, Any]:
+        async with self._lock:
+            sources = [s for s in discover(self.repository.root) if s[0] == name]
+            if not sources:
+                raise APIError(
+                    "model_not_found",
+                    f"no model folder named {name!r} with versions under the model repository",
+                    {"models": sorted(self.repository.models)},
+                )
+            started = time.perf_counter()
+            loop = asyncio.get_running_loop()
+            loaded, failures = await asyncio.to_thread(self._load, sources, loop)
+            previous = self.repository.models.get(name, {})
+            if failures:
+                await asyncio.to_thread(_stop, loaded, 5.0)
+                for failure in failures:
+                    log.error(
+                        "reload of %s version %s failed: %s; still serving versions %s",
+                        name,
+                        failure.version,
+                        failure.reason,
+                        sorted(previous) or "none",
+                    )
+                raise APIError(
+                    "reload_failed",
+                    f"model {name!r} was not reloaded: "
+                    + "; ".join(f"version {f.version}: {f.reason}" for f in failures)
+                    + f"; still serving versions {sorted(previous) or 'none'}",
+                    {
+                        "failed": [{"version": f.version, "reason": f.reason} for f in failures],
+                        "serving": sorted(previous),
+                    },
+                )
+            with self.repository._lock:
+                self.repository.models[name] = {model.version: model for model in loaded}
+                self.repository.failures[:] = [
+                    f for f in self.repository.failures if f.name != name
+                ]
+            self._retire(list(previous.values()))
+            seconds = time.perf_counter() - started
+            versions = sorted((m.version for m in loaded), reverse=True)
+            log.info(
+                "reloaded %s: serving versions %s (was %s) after %.2fs",
+                name,
+                versions,
+                sorted(previous, reverse=True),
+                seconds,
+            )
+            return {
+                "model": name,
+                "versions": versions,
+                "previous_versions": sorted(previous, reverse=True),
+                "load_seconds": seconds,
+            }
+
+    def _load(
+        self, sources: list[tuple[str, int, Any]], loop: asyncio.AbstractEventLoop
+    ) -> tuple[list[ServedModel], list[ModelFailure]]:
+        loaded, failures = [], []
+        for name, version, path in sources:
+            try:
+                loaded.append(self.repository.load_one(name, version, path, loop))
+            except Exception as exc:
+                failures.append(ModelFailure(name, version, path, str(exc) or type(exc).__name__))
+        return loaded, failures
+
+    def _retire(self, models: list[ServedModel]) -> None:
+        if not models:
+            return
+        task = asyncio.create_task(self._retire_later(models), name="retire-models")
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+
+    async def _retire_later(self, models: list[ServedModel]) -> None:
+        await asyncio.sleep(self.retire_after_s)
+        await asyncio.to_thread(_stop, models, self.repository.settings.shutdown_grace_s)
+        log.info("retired %s", ", ".join(f"{m.name}:{m.version}" for m in models))
+
+
+def _stop(models: list[ServedModel], timeout: float) -> None:
+    for model in models:
+        model.batcher.stop(timeout)
+
+
+def reloader_for(request: Request) -> ModelReloader:
+    """The app's reloader, made on first use (the repository exists only after start-up)."""
+    state = request.app.state
+    repository = ensure_ready(request)
+    reloader: ModelReloader | None = getattr(state, "reloader", None)
+    if reloader is None or reloader.repository is not repository:
+        settings = state.settings
+        reloader = ModelReloader(repository, settings.body_timeout_s + RETIRE_MARGIN_S)
+        state.reloader = reloader
+    return reloader
+
+
+@router.post(
+    "/models/{name}/reload",
+    response_model=ReloadResponse,
+    responses={status: {"model": ErrorResponse} for status in (401, 404, 409, 422, 503)},
+    summary="Load a model's versions afresh; the old ones serve until the new ones are warm",
+)
+async def reload_model(request: Request, name: str) -> dict[str, Any]:
+    if request.app.state.draining:
+        raise APIError("not_ready", "the server is shutting down", headers={"Retry-After": "1"})
+    return await reloader_for(request).reload(name)
