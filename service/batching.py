@@ -17,7 +17,8 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -78,6 +79,7 @@ class DynamicBatcher:
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
         self._stopping = False
+        self._admitted = 0
         self._buffer: np.ndarray | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
@@ -109,9 +111,37 @@ class DynamicBatcher:
         The decode pool calls this directly after preprocessing, which saves a round trip
         through the event loop. Raises ``APIError`` like ``submit``.
         """
+        self.check_capacity()
+        item = _Pending(inputs, future)
+        with self._cond:
+            self._queue.append(item)
+            self._cond.notify()
+
+    @contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold one of ``max_queue`` places from decoding to the answer (event loop only).
+
+        The image API admits a request once its body is in, so requests waiting for the
+        decode pool count against the same bound as those waiting for a batch.
+        """
+        self.check_capacity(self._admitted)
+        self._admitted += 1
+        try:
+            yield
+        finally:
+            self._admitted -= 1
+
+    @property
+    def admitted(self) -> int:
+        """Requests admitted with ``admit`` and not answered yet."""
+        return self._admitted
+
+    def check_capacity(self, waiting: int | None = None) -> None:
+        """Raise what ``put`` would raise now (routes call it before reading the body, so an
+        overloaded server refuses at once instead of after decoding)."""
         if self._stopping or self._loop is None:
             raise APIError("not_ready", f"model {self.name} is not accepting requests")
-        if len(self._queue) >= self.max_queue:
+        if max(len(self._queue), waiting or 0) >= self.max_queue:
             raise APIError(
                 "queue_full",
                 f"the queue of model {self.name} is full ({self.max_queue} requests waiting); "
@@ -119,10 +149,6 @@ class DynamicBatcher:
                 {"max_queue": self.max_queue},
                 headers={"Retry-After": str(self.retry_after_s)},
             )
-        item = _Pending(inputs, future)
-        with self._cond:
-            self._queue.append(item)
-            self._cond.notify()
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish everything queued, then end the worker."""

@@ -48,6 +48,11 @@ class RepositoryCollector(Collector):
             "Requests waiting in the batch queue",
             labels=["model", "version"],
         )
+        in_flight = GaugeMetricFamily(
+            "rectifier_requests_in_flight",
+            "Image API requests admitted and not yet answered (bounded by max_queue)",
+            labels=["model", "version"],
+        )
         load = GaugeMetricFamily(
             "rectifier_model_load_seconds",
             "Time to load, check and warm up the model",
@@ -66,11 +71,12 @@ class RepositoryCollector(Collector):
             for model in repository.served():
                 labels = [model.name, str(model.version)]
                 depth.add_metric(labels, model.batcher.queue_depth)
+                in_flight.add_metric(labels, model.batcher.admitted)
                 load.add_metric(labels, model.load_seconds)
                 info.add_metric([*labels, ",".join(model.providers), model.card.task], 1)
             failed.add_metric([], len(repository.failures))
             ready.add_metric([], 1 if repository.ready else 0)
-        yield from (depth, load, info, failed, ready)
+        yield from (depth, in_flight, load, info, failed, ready)
 
 
 class ServiceMetrics:

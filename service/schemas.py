@@ -50,6 +50,7 @@ class BatchingInfo(BaseModel):
     max_batch_delay_ms: float
     max_queue: int
     queue_depth: int
+    in_flight: int = Field(description="Image API requests admitted (decoding or queued).")
 
 
 class ModelVersionInfo(BaseModel):

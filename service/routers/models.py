@@ -34,6 +34,7 @@ def version_info(model: ServedModel) -> dict[str, Any]:
             "max_batch_delay_ms": batcher.max_delay_s * 1000.0,
             "max_queue": batcher.max_queue,
             "queue_depth": batcher.queue_depth,
+            "in_flight": batcher.admitted,
         },
         "latency_ms": model.latency.percentiles_ms(),
         "load_seconds": model.load_seconds,

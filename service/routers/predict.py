@@ -111,6 +111,7 @@ async def predict_with(
     settings = state.settings
     status, timings_s, count = 500, None, 0
     try:
+        model.batcher.check_capacity(model.batcher.admitted)
         images = await read_images(
             request,
             max_bytes=settings.max_upload_bytes,
@@ -118,9 +119,10 @@ async def predict_with(
             timeout_s=settings.body_timeout_s,
         )
         count = len(images)
-        prepared, result = await state.pipeline.prepare_and_submit(
-            images, model.card.preprocessing, model.batcher
-        )
+        with model.batcher.admit():
+            prepared, result = await state.pipeline.prepare_and_submit(
+                images, model.card.preprocessing, model.batcher
+            )
         probabilities = result.outputs[model.output_names.index(model.card.output_name)]
         predictions = format_predictions(model, probabilities, top_k or settings.default_top_k)
         timings_s = {

@@ -180,3 +180,21 @@ def test_stop_finishes_queued_work_then_refuses():
         assert info.value.code == "not_ready"
 
     asyncio.run(scenario())
+
+
+def test_admission_bounds_requests_before_they_reach_the_queue():
+    async def scenario() -> None:
+        batcher = await started(FakeModel(), max_queue=2)
+        with batcher.admit(), batcher.admit():
+            assert batcher.admitted == 2
+            with pytest.raises(APIError) as info, batcher.admit():
+                pass
+            assert info.value.code == "queue_full"
+            with pytest.raises(APIError):
+                batcher.check_capacity(batcher.admitted)
+        assert batcher.admitted == 0
+        with batcher.admit():
+            await batcher.submit(rows(1))
+        batcher.stop(5)
+
+    asyncio.run(scenario())
