@@ -117,3 +117,50 @@ def write_exploding(card: ModelCard, repo: Path, name: str, version: int = 1) ->
     target = model_path(repo, name, version)
     onnx.save(proto, str(target))
     return target
+
+
+def write_slow(
+    card: ModelCard, repo: Path, name: str, version: int = 1, *, layers: int = 200
+) -> Path:
+    """A model that takes tens of milliseconds per image: ``layers`` 1024x1024 MatMul+Tanh
+    steps on the mean colour (one shared weight, so the file stays ~4 MB)."""
+    channels, height, width = card.input_shape
+    classes = len(card.labels)
+    rng = np.random.default_rng(2)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(channels, 1024)).astype(np.float32), "W_in"),
+        numpy_helper.from_array(
+            (rng.normal(size=(1024, 1024)) / 32).astype(np.float32), "W_hidden"
+        ),
+        numpy_helper.from_array(rng.normal(size=(1024, classes)).astype(np.float32), "W_out"),
+    ]
+    nodes = [
+        helper.make_node("GlobalAveragePool", [card.input_name], ["pooled"]),
+        helper.make_node("Flatten", ["pooled"], ["flat"]),
+        helper.make_node("MatMul", ["flat", "W_in"], ["h0"]),
+    ]
+    for layer in range(layers):
+        nodes.append(helper.make_node("MatMul", [f"h{layer}", "W_hidden"], [f"m{layer}"]))
+        nodes.append(helper.make_node("Tanh", [f"m{layer}"], [f"h{layer + 1}"]))
+    nodes += [
+        helper.make_node("MatMul", [f"h{layers}", "W_out"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], [card.output_name], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "slow",
+        [
+            helper.make_tensor_value_info(
+                card.input_name, TensorProto.FLOAT, ["batch", channels, height, width]
+            )
+        ],
+        [helper.make_tensor_value_info(card.output_name, TensorProto.FLOAT, ["batch", classes])],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    onnx.checker.check_model(proto)
+    write_card(proto, card)
+    target = model_path(repo, name, version)
+    onnx.save(proto, str(target))
+    return target
