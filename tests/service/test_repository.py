@@ -113,3 +113,25 @@ def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
         assert busy.status_code == 503
         wait_loaded(client)
         assert client.get("/readyz").status_code == 200
+
+
+def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypatch):
+    from service import repository
+    from service.providers import ProviderError
+
+    def broken(*args, **kwargs):
+        raise ProviderError("CUDAExecutionProvider failed to initialise (test)")
+
+    monkeypatch.setattr(repository, "create_session", broken)
+    app = create_app(Settings(models_dir=model_repo_dir))
+    reasons: list[str] = []
+    app.state.on_fatal = reasons.append
+    with TestClient(app) as client:
+        wait_loaded(client)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503
+        assert "start-up failed" in ready.json()["error"]["message"]
+        assert "failed to initialise" in ready.json()["error"]["message"]
+        busy = client.post("/v1/predict", content=b"x", headers={"Content-Type": "image/png"})
+        assert busy.json()["error"]["code"] == "not_ready"
+    assert reasons == ["CUDAExecutionProvider failed to initialise (test)"]
