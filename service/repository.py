@@ -175,6 +175,14 @@ class ModelRepository:
         if self.state == "loading":
             self.state = "ready"
             log.info("ready: serving %s", ", ".join(self.describe()) or "no models")
+        default = self.settings.default_model
+        if default and default not in self.models:
+            log.error(
+                "RECTIFIER_DEFAULT_MODEL=%s is not among the served models (%s): "
+                "/v1/predict will answer 404",
+                default,
+                ", ".join(sorted(self.models)) or "none",
+            )
 
     def load_one(
         self, name: str, version: int, path: Path, loop: asyncio.AbstractEventLoop
