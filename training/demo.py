@@ -41,7 +41,7 @@ def demo_config(data_root: Path, run_root: Path) -> TrainConfig:
         arch_options={"width": 16, "depth": 3, "dropout": 0.1},
         activation="relu",
         img_size=64,
-        epochs=6,
+        epochs=5,
         batch_size=64,
         lr=3e-3,
         warmup_epochs=0.5,

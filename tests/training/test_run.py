@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -57,6 +59,19 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path).model.state_dict()
 
 
+def ctrl_c_on_call(method: Callable[..., Any], call: int) -> Callable[..., Any]:
+    """``method``, except that its ``call``-th call raises KeyboardInterrupt (Ctrl-C)."""
+    calls = {"n": 0}
+
+    def wrapper(self: Trainer, *args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == call:
+            raise KeyboardInterrupt
+        return method(self, *args, **kwargs)
+
+    return wrapper
+
+
 def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -66,15 +81,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     straight = train(config)
 
     original = Trainer.train_epoch
-    calls = {"n": 0}
-
-    def interrupt_second_epoch(self: Trainer, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_epoch", interrupt_second_epoch)
+    monkeypatch.setattr(Trainer, "train_epoch", ctrl_c_on_call(original, 2))
     stopped = train(config)
     assert stopped.interrupted and stopped.last_checkpoint.is_file()
     state = load_checkpoint(stopped.last_checkpoint).training_state
@@ -96,15 +103,7 @@ def test_interrupt_mid_epoch_redoes_that_epoch(
         tmp_path, data="medmnist:pneumoniamnist", data_root=str(data_dir / "medmnist")
     )
     original = Trainer.train_step
-    calls = {"n": 0}
-
-    def interrupt_third_step(self: Trainer, *args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original(self, *args, **kwargs)
-
-    monkeypatch.setattr(Trainer, "train_step", interrupt_third_step)
+    monkeypatch.setattr(Trainer, "train_step", ctrl_c_on_call(original, 3))
     stopped = train(config)
     assert stopped.interrupted
     assert load_checkpoint(stopped.last_checkpoint).training_state["epoch"] == 0
