@@ -52,3 +52,10 @@ def test_sigterm_lets_in_flight_requests_finish(model_repo_dir):
         logs = server.logs()
     assert "Application shutdown complete" in logs
     assert "Traceback" not in logs
+
+
+def test_idle_server_exits_zero_at_once_on_sigterm(model_repo_dir):
+    with running_server(model_repo_dir) as server:
+        began = time.monotonic()
+        assert server.terminate(timeout=15) == 0
+        assert time.monotonic() - began < 10
