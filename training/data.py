@@ -129,7 +129,7 @@ def balanced_sampler(split: Split, num_classes: int, generator: torch.Generator)
     counts = np.bincount(split.targets, minlength=num_classes).astype(np.float64)
     weights = 1.0 / np.maximum(counts, 1)[split.targets]
     return WeightedRandomSampler(
-        torch.as_tensor(weights), num_samples=len(split), replacement=True, generator=generator
+        weights.tolist(), num_samples=len(split), replacement=True, generator=generator
     )
 
 

@@ -169,7 +169,7 @@ class Run:
             generator=self.loader_generator,
             pin_memory=self.device.type == "cuda",
             # A last batch of one would break BatchNorm's training statistics.
-            drop_last=len(dataset) % config.batch_size == 1,
+            drop_last=len(bundle.train) % config.batch_size == 1,
         )
 
     def _training_state(self, next_epoch: int) -> dict[str, Any]:

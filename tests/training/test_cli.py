@@ -91,3 +91,22 @@ def test_evaluate_refuses_a_different_dataset(tmp_path: Path, data_dir: Path) ->
         ],
     )
     assert result.exit_code == 2 and "not the same dataset" in result.output
+
+
+def test_resume_from_the_command_line_extends_a_run(tmp_path: Path, data_dir: Path) -> None:
+    args = ["train", "--data", "imagefolder:folder", "--data-root", str(data_dir)]
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path), "--name", "r", "--epochs", "1", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "r"
+    # The recorded config is reused; only the epoch budget changes.
+    result = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 2
+    assert "epochs: 2" in (run / "config.yaml").read_text()
+
+
+def test_resume_needs_a_training_state(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["train", "--resume", str(tmp_path / "missing.pt")])
+    assert result.exit_code == 2 and "--resume" in result.output

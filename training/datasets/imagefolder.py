@@ -91,7 +91,7 @@ def load_image_folder(
         raise DatasetError(
             f"{root}: empty split (train {len(train)}, val {len(val)}, test {len(test)} images)"
         )
-    color_mode = detect_color_mode(list(train.images))  # type: ignore[arg-type]
+    color_mode = detect_color_mode(list(train.images))
     gray = color_mode == "L"
     return DatasetBundle(
         name=name or f"imagefolder:{root.name}",
