@@ -8,7 +8,7 @@ PORT ?= 8000
 MODELS ?= models
 PYTEST_ARGS ?=
 
-.PHONY: test lint typecheck serve demo-model bench docker-test clean
+.PHONY: test lint typecheck serve demo-model bench docker-test audit clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,12 @@ demo-model: $(VENV)/.installed-all
 # when none runs (and stops it after), builds debian:bookworm-slim when none can be pulled.
 docker-test: $(VENV)/.installed-all
 	RECTIFIER_DOCKER_TEST_REQUIRED=1 $(BIN)/python -m pytest -m docker tests/docker $(PYTEST_ARGS)
+
+# Known vulnerabilities in the installed dependencies (pip-audit, PyPI then OSV data).
+# Exit 1 on any finding; exit 2 when no vulnerability service could be reached (the
+# report says "AUDIT NOT PERFORMED", never "no vulnerabilities"). See docs/reliability.md.
+audit: $(VENV)/.installed-all
+	$(BIN)/python -m tests.security.audit
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

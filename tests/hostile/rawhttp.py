@@ -87,10 +87,11 @@ def send_raw(
 ) -> RawResponse:
     """Send one request on a fresh connection and read the response, within ``timeout_s``."""
     headers = list(headers)
-    if transfer == "chunked":
-        headers.append(("Transfer-Encoding", "chunked"))
-    else:
-        headers.append(("Content-Length", str(len(body))))
+    # Unless the caller frames the body itself (possibly wrongly, on purpose).
+    framed = {name.lower() for name, _ in headers} & {"content-length", "transfer-encoding"}
+    if not framed:
+        length = ("Transfer-Encoding", "chunked") if transfer == "chunked" else None
+        headers.append(length or ("Content-Length", str(len(body))))
     started = time.monotonic()
     deadline = started + timeout_s
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
