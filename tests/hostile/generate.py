@@ -1186,6 +1186,19 @@ def _parameter_and_path_cases(b: CorpusBuilder) -> None:
         category=p,
         protocol="v2",
     )
+    # Reload reads the models folder: names from the URL must never reach outside it.
+    reloads = (
+        ("reload_dotdot", "..", 404, "model_not_found"),
+        ("reload_dotdot_encoded", "%2e%2e", 404, "model_not_found"),
+        ("reload_traversal", "..%2f..%2fetc", 404, "not_found"),
+        ("reload_nul", f"{model}%00", 404, "model_not_found"),
+        ("reload_non_utf8", "%ff%fe", 404, "model_not_found"),
+        ("reload_unknown", "nosuchmodel", 404, "model_not_found"),
+        ("reload_ok", model, 200, None),
+    )
+    for case_id, name, status, code in reloads:
+        target = f"/v1/models/{name}/reload"
+        predict(case_id, f"reload model {name!r}", target, status, code, category=p)
 
 
 def _v2_cases(b: CorpusBuilder) -> None:

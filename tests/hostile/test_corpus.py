@@ -84,7 +84,10 @@ def check_shape(case: Case, response: RawResponse) -> list[str]:
     except ValueError:
         return [*problems, f"body is not JSON: {response.body[:200]!r}"]
     if case.expect_status == 200:
-        if case.protocol == "v1" and not body.get("predictions"):
+        if case.target.endswith("/reload"):
+            if not body.get("versions"):
+                problems.append(f"no versions in the reload answer {body}")
+        elif case.protocol == "v1" and not body.get("predictions"):
             problems.append(f"no predictions in {body}")
         if case.protocol == "v2" and not body.get("outputs"):
             problems.append(f"no outputs in {body}")
@@ -136,7 +139,8 @@ def test_hostile_corpus(server: RunningServer, capsys: pytest.CaptureFixture[str
             failures[case.id] = [f"no response: {exc}"]
         else:
             problems = check_shape(case, response)
-            if not problems and case.expect_status == 200 and case.protocol == "v1":
+            is_prediction = case.protocol == "v1" and "/predict" in case.target
+            if not problems and case.expect_status == 200 and is_prediction:
                 predictions[case.id] = probabilities(response.json())
                 if case.reference is not None:
                     reference = predictions.get(case.reference)
