@@ -16,7 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.hostile.generate import Case, Target, build_corpus, encode, scene
+from tests.hostile.generate import Case, Target, build_corpus
+from tests.hostile.images import encode, scene
 from tests.hostile.rawhttp import NoResponse, RawResponse, send_raw
 from tests.serverutil import RunningServer, running_server
 

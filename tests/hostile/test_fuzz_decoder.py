@@ -21,7 +21,8 @@ from model.card import Preprocessing
 from service.decoding import decode_into
 from service.errors import ERROR_STATUS, APIError
 from service.uploads import images_from_multipart
-from tests.hostile.generate import BOUNDARY, MULTIPART, encode, multipart, scene
+from tests.hostile.generate import BOUNDARY, MULTIPART, multipart
+from tests.hostile.images import encode, scene
 
 # Pillow's own warnings for what these tests make on purpose (the service ignores them).
 pytestmark = pytest.mark.filterwarnings(

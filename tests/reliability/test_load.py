@@ -23,7 +23,7 @@ import pytest
 from model.card import read_card
 from service.loadgen import LoadResult, Target, build_image_request, run_event_loop, run_load
 from tests.conftest import ExportedModel
-from tests.hostile.generate import encode, scene
+from tests.hostile.images import encode, scene
 from tests.hostile.rawhttp import send_raw
 from tests.reliability import faults
 from tests.serverutil import REPO_ROOT, RunningServer, running_server

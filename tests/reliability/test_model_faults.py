@@ -16,7 +16,7 @@ import pytest
 
 from model.card import read_card
 from tests.conftest import ExportedModel
-from tests.hostile.generate import encode
+from tests.hostile.images import encode
 from tests.reliability import faults
 from tests.serverutil import RunningServer, running_server
 

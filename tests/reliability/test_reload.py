@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import ExportedModel
-from tests.hostile.generate import encode, scene
+from tests.hostile.images import encode, scene
 from tests.hostile.rawhttp import send_raw
 from tests.reliability import faults
 from tests.serverutil import RunningServer, running_server

@@ -15,7 +15,7 @@ import time
 
 import httpx
 
-from tests.hostile.generate import encode, scene
+from tests.hostile.images import encode, scene
 from tests.serverutil import running_server
 
 CLIENTS = 16

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from service import auth
-from tests.hostile.generate import encode, png_bomb, scene
+from tests.hostile.images import encode, png_bomb, scene
 from tests.hostile.rawhttp import send_raw
 from tests.serverutil import REPO_ROOT, RunningServer, running_server
 
