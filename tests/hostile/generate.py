@@ -23,6 +23,7 @@ import gzip
 import io
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -97,7 +98,7 @@ MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
 Part = tuple[str, str | None, str | None, bytes]
 
 
-def multipart(parts: list[Part], boundary: str = BOUNDARY) -> bytes:
+def multipart(parts: Sequence[Part], boundary: str = BOUNDARY) -> bytes:
     """(field name, filename, content type, data) parts -> a multipart/form-data body."""
     out = io.BytesIO()
     for name, filename, content_type, data in parts:
@@ -146,7 +147,7 @@ class CorpusBuilder:
         self,
         id: str,
         description: str,
-        parts: list[Part],
+        parts: Sequence[Part],
         status: int,
         code: str | None,
         *,

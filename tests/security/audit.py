@@ -101,7 +101,8 @@ def run_pip_audit(service: str, timeout_s: float = 240.0) -> AuditReport:
 
 def audit_environment() -> AuditReport:
     """The first service that audited anything (or found something); else why none did."""
-    failures = []
+    failures: list[str] = []
+    skipped: list[tuple[str, str]] = []
     for service in SERVICES:
         report = run_pip_audit(service)
         if report.audited or report.findings:
@@ -112,7 +113,8 @@ def audit_environment() -> AuditReport:
             else "no packages listed"
         )
         failures.append(f"{service}: {why}")
-    return AuditReport(", ".join(SERVICES), error="; ".join(failures))
+        skipped = skipped or report.skipped
+    return AuditReport(", ".join(SERVICES), skipped=skipped, error="; ".join(failures))
 
 
 def format_report(report: AuditReport) -> str:
