@@ -1,0 +1,360 @@
+"""The serving benchmark in one command: ``python bench/run.py [--quick]``.
+
+For simple_cnn at 64 px (overhead-bound) and resnet18 at 224 px (compute-bound), with
+random weights (speed does not depend on them), it measures in one run:
+
+1. the in-process onnxruntime limit (the service's session options) at batch 1, 8 and 32,
+   with the achieved GFLOP/s next to the machine's SGEMM rate;
+2. the HTTP floor: an empty FastAPI endpoint receiving the same multipart upload;
+3. Rectifier (``rectifier serve``) at concurrency 1, 16 and 64;
+4. peers on the same model file, image and client: a plain FastAPI + onnxruntime endpoint
+   and BentoML with adaptive batching (installed into ``bench/.venv-bentoml``);
+5. ratios to the limit and to Rectifier;
+
+plus int8 against fp32 for resnet18 (speed, and top-1 agreement and accuracy on the trained
+demo model), and a py-spy profile of Rectifier under load. Each server is started, measured
+and stopped here, on 127.0.0.1 only. Results: ``bench/results/<timestamp>/results.json``,
+the serving section of ``docs/BENCHMARKS.md`` and ``docs/benchmarks.png``.
+
+Full run about 22 minutes on 2 cores; ``--quick`` (a few seconds per figure, one repeat)
+about 4 minutes, plus the one-off BentoML install and synthetic data generation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shlex
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: the repository, not bench/, on the path
+    sys.path[0] = str(Path(__file__).resolve().parents[1])
+
+from bench import environment, fixtures
+from bench.limits import (
+    Timing,
+    decode_preprocess_ms,
+    inference_limit,
+    model_flops,
+    service_session,
+    sgemm_gflops,
+)
+from bench.profiling import profile_under_load
+from bench.report import render_section, write_chart, write_markdown
+from bench.servers import (
+    REPO,
+    BenchError,
+    LoadSpec,
+    drive,
+    free_port,
+    rectifier_command,
+    running,
+    uvicorn_command,
+)
+
+log = logging.getLogger("bench")
+
+BATCHES = (1, 8, 32)
+PROFILE_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class Mode:
+    name: str
+    duration: float  # seconds per measured load level, overhead-bound model
+    warmup: float
+    slow_duration: float  # the same for the compute-bound model: a batch of 32 resnet18
+    slow_warmup: float  # images takes over a second on 2 cores, so windows must be longer
+    repeats: int
+    limit_seconds: float
+    profile_seconds: float
+    sgemm_size: int
+    calibration_images: int
+    holdout_images: int
+    levels: tuple[int, ...] = (1, 16, 64)
+
+    def window(self, model: str) -> tuple[float, float]:
+        """(duration, warm-up) of one load level for ``model``."""
+        if model in SLOW_MODELS:
+            return self.slow_duration, self.slow_warmup
+        return self.duration, self.warmup
+
+
+SLOW_MODELS = {"resnet18"}
+FULL = Mode("full", 8.0, 2.0, 12.0, 4.0, 3, 3.0, 10.0, 2048, 300, 200)
+QUICK = Mode("quick", 2.0, 0.5, 5.0, 2.0, 1, 1.0, 3.0, 1024, 64, 100)
+
+
+def timing(values: list[float]) -> dict[str, Any]:
+    return Timing(tuple(values)).as_dict()
+
+
+def aggregate(passes: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Per level: medians and spread of req/s and latency percentiles over the passes."""
+    levels: dict[str, Any] = {}
+    for level_rows in zip(*passes, strict=True):
+        level = str(level_rows[0]["concurrency"])
+        levels[level] = {
+            "rps": timing([r["requests_per_s"] for r in level_rows]),
+            **{q: timing([r["latency_ms"][q] for r in level_rows]) for q in ("p50", "p90", "p99")},
+            "errors": sum(r["errors"] for r in level_rows),
+            "statuses": [r["statuses"] for r in level_rows],
+        }
+    return {"levels": levels}
+
+
+def measure_server(
+    start: Any, load: LoadSpec, mode: Mode, levels: tuple[int, ...], model: str
+) -> dict[str, Any]:
+    """Start a server, run ``mode.repeats`` passes over ``levels``, stop it."""
+    duration, warmup = mode.window(model)
+    try:
+        with start() as server:
+            passes = [
+                drive(server, load, levels, duration=duration, warmup=warmup)
+                for _ in range(mode.repeats)
+            ]
+    except BenchError as exc:
+        log.error("%s", exc)
+        return {"error": str(exc).splitlines()[0]}
+    return aggregate(passes)
+
+
+def measure_limit(model: Path, repo: Path, sample: Any, mode: Mode) -> dict[str, Any]:
+    session = service_session(model, repo)
+    limit = {}
+    for batch in BATCHES:
+        rate, latency = inference_limit(
+            session, sample, batch, seconds=mode.limit_seconds, repeats=mode.repeats
+        )
+        limit[str(batch)] = {"images_per_s": rate.as_dict(), "latency_ms": latency.as_dict()}
+        log.info("limit %s batch %d: %.1f images/s", model.parent.parent.name, batch, rate.median)
+    return limit
+
+
+def bench_model(
+    prepared: fixtures.PreparedModel, mode: Mode, args: argparse.Namespace, logs: Path
+) -> dict[str, Any]:
+    name, repo, image = prepared.name, prepared.repo, prepared.image
+    log.info("== %s: in-process limit", name)
+    result: dict[str, Any] = {
+        "image": str(image),
+        "image_bytes": image.stat().st_size,
+        "flops_per_image": model_flops(prepared.onnx),
+        "decode_preprocess_ms": decode_preprocess_ms(image, prepared.onnx).as_dict(),
+        "limit": measure_limit(prepared.onnx, repo, prepared.sample, mode),
+        "servers": {},
+    }
+    threads = str(environment.cores())
+    peer_env = {"PEER_MODEL": str(prepared.onnx), "PEER_THREADS": threads, "PEER_MAX_BATCH": "32"}
+    starters = {
+        "http_floor": lambda port: running(
+            f"{name}-http_floor",
+            uvicorn_command("bench.peers.http_floor:app", port, access_log=False),
+            ready_path="/livez",
+            log_dir=logs,
+            port=port,
+        ),
+        "rectifier": lambda port: running(
+            f"{name}-rectifier",
+            rectifier_command(repo, port),
+            ready_path="/readyz",
+            log_dir=logs,
+            port=port,
+        ),
+        "plain_fastapi": lambda port: running(
+            f"{name}-plain_fastapi",
+            uvicorn_command("bench.peers.plain_fastapi:app", port),
+            ready_path="/livez",
+            log_dir=logs,
+            port=port,
+            env=peer_env,
+        ),
+        "bentoml": lambda port: running(
+            f"{name}-bentoml",
+            environment.bentoml_command(port),
+            ready_path="/readyz",
+            log_dir=logs,
+            port=port,
+            env=peer_env,
+            cwd=REPO / "bench" / "peers",
+            ready_timeout=180.0,
+        ),
+    }
+    loads = {
+        "http_floor": LoadSpec(image, "/upload"),
+        "rectifier": LoadSpec(image, f"/v1/models/{name}/predict"),
+        "plain_fastapi": LoadSpec(image, "/predict"),
+        "bentoml": LoadSpec(image, "/classify", field="images"),
+    }
+    for server, starter in starters.items():
+        if server == "bentoml" and args.bentoml_error:
+            result["servers"][server] = {"error": args.bentoml_error}
+            continue
+        log.info("== %s: %s", name, server)
+        port = free_port()
+        result["servers"][server] = measure_server(
+            lambda s=starter, p=port: s(p), loads[server], mode, mode.levels, name
+        )
+    if not args.no_profile:
+        result["profile"] = profile_rectifier(prepared, mode, logs, loads["rectifier"])
+    return result
+
+
+def profile_rectifier(
+    prepared: fixtures.PreparedModel, mode: Mode, logs: Path, load: LoadSpec
+) -> dict[str, Any]:
+    log.info("== %s: profiling Rectifier under load", prepared.name)
+    port = free_port()
+    try:
+        with running(
+            f"{prepared.name}-rectifier-profiled",
+            rectifier_command(prepared.repo, port),
+            ready_path="/readyz",
+            log_dir=logs,
+            port=port,
+        ) as server:
+            return profile_under_load(
+                server,
+                load,
+                concurrency=PROFILE_CONCURRENCY,
+                seconds=mode.profile_seconds,
+                output=logs / f"{prepared.name}-py-spy.txt",
+            )
+    except BenchError as exc:
+        log.error("%s", exc)
+        return {"error": str(exc).splitlines()[0]}
+
+
+def bench_int8(
+    prepared: fixtures.PreparedModel,
+    fp32_limit: dict[str, Any],
+    mode: Mode,
+    logs: Path,
+    demo: dict[str, Any],
+) -> dict[str, Any]:
+    assert prepared.int8 is not None
+    onnx_path, repo, report = prepared.int8
+    log.info("== %s int8: in-process limit and Rectifier", prepared.name)
+    limit = measure_limit(onnx_path, repo, prepared.sample, mode)
+    best = max(row["images_per_s"]["median"] for row in limit.values())
+    best_fp32 = max(row["images_per_s"]["median"] for row in fp32_limit.values())
+    name = onnx_path.parent.parent.name
+    port = free_port()
+    served = measure_server(
+        lambda: running(
+            f"{name}-rectifier",
+            rectifier_command(repo, port),
+            ready_path="/readyz",
+            log_dir=logs,
+            port=port,
+        ),
+        LoadSpec(prepared.image, f"/v1/models/{name}/predict"),
+        mode,
+        (16,),
+        prepared.name,
+    )
+    return {
+        "limit": limit,
+        "speedup": best / best_fp32,
+        "rectifier": served,
+        "random": report,
+        "demo": demo,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs: checks the harness")
+    parser.add_argument("--models", default="simple_cnn,resnet18", help="comma-separated")
+    parser.add_argument("--no-bentoml", action="store_true", help="skip the BentoML peer")
+    parser.add_argument("--no-profile", action="store_true", help="skip the py-spy profile")
+    parser.add_argument("--no-int8", action="store_true", help="skip the int8 comparison")
+    parser.add_argument("--markdown", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
+    parser.add_argument("--chart", type=Path, default=REPO / "docs" / "benchmarks.png")
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args(argv)
+    # WARNING for libraries (onnxruntime's quantiser logs every tensor at INFO), INFO here.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    log.setLevel(logging.INFO)
+    mode = QUICK if args.quick else FULL
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    unknown = set(names) - set(fixtures.MODELS)
+    if unknown:
+        parser.error(f"unknown model(s) {', '.join(sorted(unknown))}; choose from "
+                     f"{', '.join(fixtures.MODELS)}")  # fmt: skip
+
+    started = time.time()
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    workdir = args.results / f"{stamp}-{mode.name}"
+    logs = workdir / "logs"
+    logs.mkdir(parents=True)
+    args.bentoml_error = (
+        "skipped (--no-bentoml)" if args.no_bentoml else environment.ensure_bentoml(logs)
+    )
+
+    with_int8 = not args.no_int8 and "resnet18" in names
+    data = fixtures.synthetic_signs(args.results / "data")
+    prepared = {
+        name: fixtures.prepare_model(
+            name,
+            workdir,
+            data,
+            int8=with_int8 and name == "resnet18",
+            calibration=mode.calibration_images,
+            holdout=mode.holdout_images,
+        )
+        for name in names
+    }
+    log.info("== SGEMM")
+    results: dict[str, Any] = {
+        "sgemm_gflops": sgemm_gflops(mode.sgemm_size).as_dict(),
+        "models": {},
+    }
+    for name in names:
+        results["models"][name] = bench_model(prepared[name], mode, args, logs)
+    profiles = {n: m.pop("profile") for n, m in results["models"].items() if "profile" in m}
+    if profiles:
+        results["profile"] = profiles
+    if with_int8:
+        demo = fixtures.demo_int8_report(data, workdir, mode.calibration_images)
+        results["int8"] = bench_int8(
+            prepared["resnet18"], results["models"]["resnet18"]["limit"], mode, logs, demo
+        )
+    results["gpu_note"] = environment.gpu_note()
+    command = "python bench/run.py" + (" --quick" if args.quick else "")
+    extra = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--quick"]
+    results["meta"] = {
+        "mode": mode.name,
+        "command": command + "".join(f" {shlex.quote(a)}" for a in extra),
+        "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        "duration_s": time.time() - started,
+        "machine": environment.machine(),
+        "versions": environment.versions(),
+        "settings": environment.settings_summary(),
+        "repeats": mode.repeats,
+        "duration": mode.duration,
+        "warmup": mode.warmup,
+        "slow_duration": mode.slow_duration,
+        "slow_warmup": mode.slow_warmup,
+        "levels": list(mode.levels),
+        "sgemm_size": mode.sgemm_size,
+        "mode_settings": asdict(mode),
+    }
+    (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
+    args.chart.parent.mkdir(parents=True, exist_ok=True)
+    write_chart(results, args.chart)
+    write_markdown(args.markdown, render_section(results, args.chart.name))
+    print(f"wrote {args.markdown}, {args.chart} and {workdir / 'results.json'}")
+    print(f"total {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

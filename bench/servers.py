@@ -1,0 +1,164 @@
+"""Start, wait for and stop the servers under test, and drive them with the load generator.
+
+Every server listens on 127.0.0.1 on a free port, in its own process group so that it and
+its children (BentoML's workers) are stopped together: SIGTERM, then SIGKILL after a grace
+period. Startup and every load run are bounded in time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+PYTHON = sys.executable
+
+
+class BenchError(RuntimeError):
+    """A server would not start or a measurement could not be taken."""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 30) -> str:
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _ready(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except (urllib.error.URLError, ConnectionError, TimeoutError):
+        return False
+
+
+@contextmanager
+def running(
+    name: str,
+    command: Sequence[str],
+    *,
+    ready_path: str,
+    log_dir: Path,
+    port: int,
+    env: Mapping[str, str] | None = None,
+    cwd: Path = REPO,
+    ready_timeout: float = 120.0,
+) -> Iterator[Server]:
+    """Run ``command`` (which must listen on 127.0.0.1:``port``) while in the block."""
+    log_path = log_dir / f"{name}.log"
+    environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    environment["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), environment.get("PYTHONPATH")])
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            list(command),
+            cwd=cwd,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: children stop with it
+        )
+    server = Server(name, f"http://127.0.0.1:{port}", process, log_path)
+    try:
+        deadline = time.monotonic() + ready_timeout
+        while not _ready(server.url + ready_path):
+            if process.poll() is not None:
+                raise BenchError(f"{name} exited with {process.returncode}:\n{server.log_tail()}")
+            if time.monotonic() > deadline:
+                raise BenchError(f"{name} not ready in {ready_timeout:g}s:\n{server.log_tail()}")
+            time.sleep(0.2)
+        yield server
+    finally:
+        stop(process)
+
+
+def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(10)
+    except ProcessLookupError:
+        pass
+
+
+def uvicorn_command(app: str, port: int, *, access_log: bool = True) -> list[str]:
+    """uvicorn as the peers run it: one worker, uvloop and httptools, like Rectifier."""
+    command = [
+        PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
+        "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+    ]  # fmt: skip
+    return command if access_log else [*command, "--no-access-log"]
+
+
+def rectifier_command(models_dir: Path, port: int) -> list[str]:
+    return [
+        PYTHON, "-m", "service", "serve", "--models", str(models_dir),
+        "--host", "127.0.0.1", "--port", str(port),
+    ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LoadSpec:
+    image: Path
+    path: str
+    field: str = "image"
+
+
+def drive(
+    server: Server,
+    load: LoadSpec,
+    levels: Sequence[int],
+    *,
+    duration: float,
+    warmup: float,
+) -> list[dict[str, Any]]:
+    """One pass of the load generator over ``levels`` (in its own process); its JSON rows."""
+    command = [
+        PYTHON, "-m", "service.loadgen", server.url, "--image", str(load.image),
+        "--path", load.path, "--field", load.field,
+        "--concurrency", ",".join(str(c) for c in levels),
+        "--duration", str(duration), "--warmup", str(warmup), "--json",
+    ]  # fmt: skip
+    budget = len(levels) * (duration + warmup + 15) + 30
+    try:
+        done = subprocess.run(
+            command, cwd=REPO, capture_output=True, text=True, timeout=budget, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise BenchError(f"load generator against {server.name} ran past {budget:g}s") from exc
+    if done.returncode != 0:
+        raise BenchError(
+            f"load generator against {server.name} failed ({done.returncode}): "
+            f"{done.stderr.strip()}\n{server.log_tail(10)}"
+        )
+    rows: list[dict[str, Any]] = json.loads(done.stdout)["results"]
+    return rows
