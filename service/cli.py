@@ -41,7 +41,7 @@ def serve(
 
     from service.app import create_app
     from service.config import SettingsError, load_settings
-    from service.http_limits import LimitedHttpToolsProtocol
+    from service.http_limits import limited_protocol
     from service.logging import configure_logging
     from service.providers import ProviderError, plan_providers
     from service.server import RectifierServer
@@ -69,7 +69,8 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http=LimitedHttpToolsProtocol,  # httptools with a bound on request heads
+        # httptools with bounds on request heads: size, header count, time to arrive
+        http=limited_protocol(settings.body_timeout_s),
         lifespan="on",
         access_log=False,
         log_config=None,

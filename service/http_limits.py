@@ -6,11 +6,14 @@ request. ``LimitedHttpToolsProtocol`` refuses a head over ``MAX_HEAD_BYTES`` (re
 and headers, counted while they stream in) or with more than ``MAX_HEADERS`` headers with 431
 ``headers_too_large``, and answers requests the parser rejects (a raw non-ASCII byte in the
 path, a bad chunk size...) with 400 ``invalid_request``, both in the service's JSON error
-shape instead of uvicorn's plain text.
+shape instead of uvicorn's plain text. A head that is still incomplete ``head_timeout_s``
+after its first byte (slow-loris: headers trickled in to hold connections open; uvicorn
+has no such timeout) gets 408 ``request_timeout``; ``limited_protocol`` sets that timeout.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -30,16 +33,40 @@ class _HeadTooLarge(Exception):
 
 
 class LimitedHttpToolsProtocol(HttpToolsProtocol):
+    head_timeout_s: float = 30.0
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._in_head = False
         self._head_bytes = 0
         self._rejection: APIError | None = None
+        self._head_timer: asyncio.TimerHandle | None = None
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._cancel_head_timer()
+        self._head_timer = self.loop.call_later(self.head_timeout_s, self._head_timed_out)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self._in_head and not self.transport.is_closing():
+            self._rejection = APIError(
+                "request_timeout",
+                f"the request's headers did not arrive within {self.head_timeout_s:g}s",
+                {"received_bytes": self._head_bytes},
+            )
+            self.send_400_response("head timeout")
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         super().on_header(name, value)
@@ -51,6 +78,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        self._cancel_head_timer()
         super().on_headers_complete()
 
     def data_received(self, data: bytes) -> None:
@@ -99,3 +127,10 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         )
         self.transport.write(b"".join(head))
         self.transport.close()
+
+
+def limited_protocol(head_timeout_s: float) -> type[LimitedHttpToolsProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)``, with this head timeout."""
+    return type(
+        "LimitedHttpToolsProtocol", (LimitedHttpToolsProtocol,), {"head_timeout_s": head_timeout_s}
+    )

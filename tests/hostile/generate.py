@@ -54,7 +54,7 @@ from tests.hostile.images import (
 
 log = logging.getLogger(__name__)
 
-Transfer = Literal["length", "chunked", "slow", "partial"]
+Transfer = Literal["length", "chunked", "slow", "slow_head", "partial"]
 Protocol = Literal["v1", "v2"]
 
 
@@ -336,6 +336,8 @@ def _http_cases(b: CorpusBuilder) -> None:
         ("chunked_ok", "a small PNG sent chunked", image_png, png, 200, None, "chunked"),
         ("slow_body", "slow-loris: the body trickles in a byte at a time",
          image_png, png, 408, "request_timeout", "slow"),
+        ("slow_headers", "slow-loris: the headers trickle in a byte at a time",
+         image_png, png, 408, "request_timeout", "slow_head"),
         ("oversize_header", "a 64 KiB request header", [*image_png, ("X-Padding", "a" * 65536)],
          png, 431, "headers_too_large", "length"),
         ("many_headers", "2000 request headers", [*image_png, *((f"X-H{i}", "v") for i in range(2000))],

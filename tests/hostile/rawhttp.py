@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-Transfer = Literal["length", "chunked", "slow", "partial"]
+Transfer = Literal["length", "chunked", "slow", "slow_head", "partial"]
 
 
 class NoResponse(Exception):
@@ -67,7 +67,7 @@ def _pieces(body: bytes, transfer: Transfer) -> Iterator[tuple[bytes, float]]:
             yield chunk, 0.0
     elif transfer == "partial":  # the server should answer from the headers alone
         yield body[:1024], 0.0
-    elif transfer == "slow":  # one byte every 0.25 s, for at most the deadline
+    elif transfer in ("slow", "slow_head"):  # one byte every 0.25 s, up to the deadline
         for index in range(len(body)):
             yield body[index : index + 1], 0.25
     else:
@@ -97,7 +97,13 @@ def send_raw(
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
         received = bytearray()
         try:
-            sock.sendall(build_head(method, target, headers, host, port))
+            head = build_head(method, target, headers, host, port)
+            if transfer == "slow_head":  # the request line at once, then the headers trickle
+                line_end = head.index(b"\r\n") + 2
+                sock.sendall(head[:line_end])
+                body, transfer = head[line_end:] + body, "slow"
+            else:
+                sock.sendall(head)
             for piece, delay in _pieces(body, transfer):
                 if _wait_readable(sock, min(delay, max(deadline - time.monotonic(), 0))):
                     break  # the server has answered (or closed): stop sending

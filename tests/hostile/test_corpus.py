@@ -58,7 +58,8 @@ def close(a: dict[str, float], b: dict[str, float]) -> bool:
 
 
 def send(server: RunningServer, case: Case) -> RawResponse:
-    timeout = BODY_TIMEOUT_S + 5 if case.transfer == "slow" else CASE_TIMEOUT_S
+    slow = case.transfer in ("slow", "slow_head")
+    timeout = BODY_TIMEOUT_S + 5 if slow else CASE_TIMEOUT_S
     return send_raw(
         *address(server),
         case.method,
