@@ -482,6 +482,12 @@ def _v2_cases(b: CorpusBuilder) -> None:
          request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [junk_image]}), 400)
     b.v2("v2_unknown_model", "V2 infer on an unknown model",
          request(tensor_input([1, c, h, w], data=values)), 404, target="/v2/models/nosuchmodel/infer")
+    oversize = json.dumps(request(tensor_input([1, c, h, w], data=values))).encode()
+    oversize += b" " * (b.target.max_upload_bytes + 1024 - len(oversize))
+    for id, transfer in (("v2_oversize_content_length", "partial"), ("v2_oversize_chunked", "chunked")):
+        b.add(Case(id, "v2", f"a V2 body over the upload limit ({transfer})", "POST", b.infer,
+                   [("Content-Type", "application/json")], oversize, 413, None, protocol="v2",
+                   transfer=transfer))  # fmt: skip
     b.v2("v2_gzip_bomb", "a gzip body that inflates past the upload limit", None, 413,
          raw_json=gzip.compress(b" " * (b.target.max_upload_bytes * 4)),
          headers=[("Content-Encoding", "gzip")])
