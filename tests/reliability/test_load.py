@@ -191,7 +191,7 @@ def test_overload_sheds_at_once_and_recovers(slow_server: RunningServer) -> None
     )
     # Refused at once: well under the time of one inference queue.
     assert slowest_refusal < 1.0
-    assert after < baseline * 2 + 0.05
+    assert after < baseline * 2 + 0.1  # back to the unloaded latency (with noise allowance)
     assert queue_depth(slow_server) == 0
 
 
