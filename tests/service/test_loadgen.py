@@ -97,10 +97,19 @@ class RawServer:
         self.server = future.result(timeout=5)
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    async def _shutdown(self) -> None:
         self.server.close()
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in others:
+            task.cancel()
+        await asyncio.gather(*others, return_exceptions=True)
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._shutdown(), self.loop).result(timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=5)
+        self.loop.close()
+        self.sock.close()
 
 
 def _request_for(url: str, image: Path, path: str = "/upload") -> tuple[Target, bytes]:
