@@ -66,6 +66,38 @@ def write_mismatched_card(source: Path, repo: Path, name: str, version: int = 1)
     return target
 
 
+def save_graph(
+    nodes: list[onnx.NodeProto],
+    inits: list[onnx.TensorProto],
+    card: ModelCard,
+    target: Path,
+    graph_name: str,
+) -> Path:
+    """A checked opset-18 model with the card's input and output, and the card itself."""
+    channels, height, width = card.input_shape
+    graph = helper.make_graph(
+        nodes,
+        graph_name,
+        [
+            helper.make_tensor_value_info(
+                card.input_name, TensorProto.FLOAT, ["batch", channels, height, width]
+            )
+        ],
+        [
+            helper.make_tensor_value_info(
+                card.output_name, TensorProto.FLOAT, ["batch", len(card.labels)]
+            )
+        ],
+        inits,
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    proto.ir_version = 9
+    onnx.checker.check_model(proto)
+    write_card(proto, card)
+    onnx.save(proto, str(target))
+    return target
+
+
 def write_exploding(card: ModelCard, repo: Path, name: str, version: int = 1) -> Path:
     """A model that answers for dark images and fails inside ``session.run`` for bright ones.
 
@@ -73,7 +105,7 @@ def write_exploding(card: ModelCard, repo: Path, name: str, version: int = 1) ->
     the Reshape of one element to two elements raises at run time when any input pixel of
     the batch is brighter than ``EXPLODE_ABOVE``.
     """
-    channels, height, width = card.input_shape
+    channels = card.input_shape[0]
     classes = len(card.labels)
     weights = np.random.default_rng(1).normal(size=(channels, classes)).astype(np.float32)
     inits = [
@@ -99,24 +131,7 @@ def write_exploding(card: ModelCard, repo: Path, name: str, version: int = 1) ->
         helper.make_node("Mul", ["total", "zero"], ["nothing"]),
         helper.make_node("Add", ["soft", "nothing"], [card.output_name]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "exploding",
-        [
-            helper.make_tensor_value_info(
-                card.input_name, TensorProto.FLOAT, ["batch", channels, height, width]
-            )
-        ],
-        [helper.make_tensor_value_info(card.output_name, TensorProto.FLOAT, ["batch", classes])],
-        inits,
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    proto.ir_version = 9
-    onnx.checker.check_model(proto)
-    write_card(proto, card)
-    target = model_path(repo, name, version)
-    onnx.save(proto, str(target))
-    return target
+    return save_graph(nodes, inits, card, model_path(repo, name, version), "exploding")
 
 
 def write_slow(
@@ -124,7 +139,7 @@ def write_slow(
 ) -> Path:
     """A model that takes tens of milliseconds per image: ``layers`` 1024x1024 MatMul+Tanh
     steps on the mean colour (one shared weight, so the file stays ~4 MB)."""
-    channels, height, width = card.input_shape
+    channels = card.input_shape[0]
     classes = len(card.labels)
     rng = np.random.default_rng(2)
     inits = [
@@ -146,21 +161,4 @@ def write_slow(
         helper.make_node("MatMul", [f"h{layers}", "W_out"], ["logits"]),
         helper.make_node("Softmax", ["logits"], [card.output_name], axis=1),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "slow",
-        [
-            helper.make_tensor_value_info(
-                card.input_name, TensorProto.FLOAT, ["batch", channels, height, width]
-            )
-        ],
-        [helper.make_tensor_value_info(card.output_name, TensorProto.FLOAT, ["batch", classes])],
-        inits,
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    proto.ir_version = 9
-    onnx.checker.check_model(proto)
-    write_card(proto, card)
-    target = model_path(repo, name, version)
-    onnx.save(proto, str(target))
-    return target
+    return save_graph(nodes, inits, card, model_path(repo, name, version), "slow")
