@@ -16,6 +16,7 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 # Inclusive shares are ranked for this repository's frames: the thread and event-loop roots
 # above them are near 100% and say nothing.
 OWN_CODE = ("service/", "model/")
+ROOT_FRAMES = {"<module> (service/__main__.py)", "main (model/cli.py)", "serve (service/cli.py)"}
 
 
 def py_spy() -> str | None:
@@ -87,7 +88,7 @@ def summarise_collapsed(text: str, *, top: int) -> dict[str, Any]:
         total += count
         own[frames[-1]] += count
         for frame in set(frames):
-            if frame.partition(" (")[2].startswith(OWN_CODE):
+            if frame.partition(" (")[2].startswith(OWN_CODE) and frame not in ROOT_FRAMES:
                 inclusive[frame] += count
     if total == 0:
         raise BenchError("py-spy recorded no samples")

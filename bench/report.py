@@ -5,8 +5,11 @@ benchmarks, such as training throughput) is kept as it is."""
 from __future__ import annotations
 
 import math
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
+
+from bench.profiling import ROOT_FRAMES
 
 START = "<!-- bench/run.py: serving benchmarks start -->"
 END = "<!-- bench/run.py: serving benchmarks end -->"
@@ -224,8 +227,18 @@ def int8_lines(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+PROFILE_NOTE = (
+    "py-spy samples every thread of the running server at 100 Hz while the load generator "
+    "drives it, without idle frames. Self time in `Session.run` is onnxruntime's kernels; "
+    "in `Runner.run` it is uvloop's C event loop (socket I/O and httptools parsing); in "
+    "`_worker` and `Condition.wait` it is pool threads parked between jobs (py-spy does not "
+    "always see a blocked C wait as idle). Inclusive shares are listed for this repository's "
+    "own frames."
+)
+
+
 def profile_lines(results: dict[str, Any]) -> list[str]:
-    lines: list[str] = []
+    lines: list[str] = ["", PROFILE_NOTE] if results.get("profile") else []
     for name, profile in results.get("profile", {}).items():
         if "error" in profile:
             lines.append(f"- {name}: not profiled: {profile['error']}")
@@ -239,11 +252,11 @@ def profile_lines(results: dict[str, Any]) -> list[str]:
             "| self % | function | | inclusive % | function |",
             "|---:|---|---|---:|---|",
         ]
-        for own, incl in zip(profile["top_self"], profile["top_inclusive"], strict=False):
-            lines.append(
-                f"| {own['percent']:.1f} | `{own['frame']}` | | {incl['percent']:.1f} | "
-                f"`{incl['frame']}` |"
-            )
+        inclusive = [f for f in profile["top_inclusive"] if f["frame"] not in ROOT_FRAMES]
+        for own, incl in zip_longest(profile["top_self"], inclusive):
+            left = f"| {own['percent']:.1f} | `{own['frame']}` |" if own else "| | |"
+            right = f" {incl['percent']:.1f} | `{incl['frame']}` |" if incl else " | |"
+            lines.append(f"{left} |{right}")
     return lines
 
 

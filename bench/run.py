@@ -269,6 +269,12 @@ def bench_int8(
     }
 
 
+def write_outputs(results: dict[str, Any], markdown: Path, chart: Path) -> None:
+    chart.parent.mkdir(parents=True, exist_ok=True)
+    write_chart(results, chart)
+    write_markdown(markdown, render_section(results, chart.name))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="short runs: checks the harness")
@@ -279,7 +285,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
     parser.add_argument("--chart", type=Path, default=REPO / "docs" / "benchmarks.png")
     parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--render", type=Path, metavar="RESULTS_JSON", help="only re-render a saved run"
+    )
     args = parser.parse_args(argv)
+    if args.render is not None:
+        results = json.loads(args.render.read_text())
+        write_outputs(results, args.markdown, args.chart)
+        print(f"wrote {args.markdown} and {args.chart} from {args.render}")
+        return 0
     # WARNING for libraries (onnxruntime's quantiser logs every tensor at INFO), INFO here.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)
@@ -348,9 +362,7 @@ def main(argv: list[str] | None = None) -> int:
         "mode_settings": asdict(mode),
     }
     (workdir / "results.json").write_text(json.dumps(results, indent=2, default=str))
-    args.chart.parent.mkdir(parents=True, exist_ok=True)
-    write_chart(results, args.chart)
-    write_markdown(args.markdown, render_section(results, args.chart.name))
+    write_outputs(results, args.markdown, args.chart)
     print(f"wrote {args.markdown}, {args.chart} and {workdir / 'results.json'}")
     print(f"total {time.time() - started:.0f} s")
     return 0
