@@ -484,7 +484,8 @@ def _v2_cases(b: CorpusBuilder) -> None:
          request(tensor_input([1, c, h, w], data=values)), 404, target="/v2/models/nosuchmodel/infer")
     oversize = json.dumps(request(tensor_input([1, c, h, w], data=values))).encode()
     oversize += b" " * (b.target.max_upload_bytes + 1024 - len(oversize))
-    for id, transfer in (("v2_oversize_content_length", "partial"), ("v2_oversize_chunked", "chunked")):
+    oversized: list[tuple[str, Transfer]] = [("v2_oversize_content_length", "partial"), ("v2_oversize_chunked", "chunked")]
+    for id, transfer in oversized:
         b.add(Case(id, "v2", f"a V2 body over the upload limit ({transfer})", "POST", b.infer,
                    [("Content-Type", "application/json")], oversize, 413, None, protocol="v2",
                    transfer=transfer))  # fmt: skip

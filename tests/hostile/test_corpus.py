@@ -9,8 +9,7 @@ must get a prediction, equal to their lossless reference where the corpus names 
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +113,7 @@ def check_shape(case: Case, response: RawResponse) -> list[str]:
     return problems
 
 
-def test_hostile_corpus(server: RunningServer, capsys: pytest.CaptureFixture[str]) -> None:
+def test_hostile_corpus(server: RunningServer, figures: Callable[[str], None]) -> None:
     cases = build_corpus(TARGET)
     normal = encode(scene(64, 48, seed=42), "PNG")
     predict = f"/v1/models/{TARGET.model}/predict"
@@ -161,8 +160,7 @@ def test_hostile_corpus(server: RunningServer, capsys: pytest.CaptureFixture[str
             failures.setdefault(case.id, []).append(f"the next normal request got {after}")
 
     answered = len(cases) - len(failures)
-    with capsys.disabled():
-        sys.stdout.write(f"\n{len(cases)} cases tried, {answered} answered as expected\n")
+    figures(f"{len(cases)} cases tried, {answered} answered as expected")
     report = "\n".join(
         f"  {case_id}: {'; '.join(problems)}" for case_id, problems in failures.items()
     )

@@ -26,7 +26,9 @@ from tests.hostile.images import encode, scene
 
 # Pillow's own warnings for what these tests make on purpose (the service ignores them).
 pytestmark = pytest.mark.filterwarnings(
-    "ignore::PIL.Image.DecompressionBombWarning", "ignore:Corrupt EXIF data:UserWarning"
+    "ignore::PIL.Image.DecompressionBombWarning",
+    "ignore:Corrupt EXIF data:UserWarning",
+    "ignore:Tag data larger than file:UserWarning",
 )
 MAX_PIXELS = 4_000_000
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,7 +30,9 @@ MAX_TIME_S = 40
 
 
 @pytest.mark.slow
-def test_served_openapi_schema_holds(model_repo_dir: Path, tmp_path: Path) -> None:
+def test_served_openapi_schema_holds(
+    model_repo_dir: Path, tmp_path: Path, figures: Callable[[str], None]
+) -> None:
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(CONFIG), "--no-color",
         "run", "PLACEHOLDER",
@@ -47,7 +50,7 @@ def test_served_openapi_schema_holds(model_repo_dir: Path, tmp_path: Path) -> No
         logs = server.logs()
     summary = result.stdout[result.stdout.rfind("SUMMARY") :]
     counts = [line.strip() for line in summary.splitlines() if "generated" in line]
-    sys.stdout.write(f"\nschemathesis: {'; '.join(counts) or summary[-300:]}\n")
+    figures(f"schemathesis: {'; '.join(counts) or summary[-300:]}")
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:]
     assert "passed" in summary and "failures" not in summary, summary
     assert "Traceback" not in logs, logs[-4000:]

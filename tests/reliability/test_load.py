@@ -14,7 +14,7 @@ import concurrent.futures
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -79,7 +79,7 @@ def address(server: RunningServer) -> tuple[str, int]:
 
 
 @pytest.mark.slow
-def test_sustained_load_has_no_errors_and_flat_memory() -> None:
+def test_sustained_load_has_no_errors_and_flat_memory(figures: Callable[[str], None]) -> None:
     with running_server(DEMO_MODELS, env={"RECTIFIER_ACCESS_LOG": "false"}) as server:
         host, port = address(server)
         target = Target(host, port, "/v1/models/demo/predict")
@@ -99,7 +99,7 @@ def test_sustained_load_has_no_errors_and_flat_memory() -> None:
     rss_peak = max(rss for _, rss in sampler.samples)
     rss_middle = sampler.peak_between(began + third, began + 2 * third)
     rss_last = sampler.peak_between(began + 2 * third, ended)
-    print(
+    figures(
         f"\nsustained load: {result.requests} requests in {result.duration_s:.1f} s at "
         f"concurrency {CONCURRENCY} ({result.requests_per_s:.0f}/s), {result.errors} errors, "
         f"p50 {result.latency_ms['p50']:.1f} ms, p99 {result.latency_ms['p99']:.1f} ms, "
@@ -163,7 +163,9 @@ def queue_depth(server: RunningServer) -> int:
     return int(info["versions"][0]["batching"]["queue_depth"])
 
 
-def test_overload_sheds_at_once_and_recovers(slow_server: RunningServer) -> None:
+def test_overload_sheds_at_once_and_recovers(
+    slow_server: RunningServer, figures: Callable[[str], None]
+) -> None:
     baseline = sequential_latency(slow_server)
     burst = 48
     clients = [httpx.Client(base_url=slow_server.url, timeout=60) for _ in range(burst)]
@@ -183,7 +185,7 @@ def test_overload_sheds_at_once_and_recovers(slow_server: RunningServer) -> None
     slowest_refusal = max(t for t, _ in shed)
     slowest_accepted = max(t for _, t in accepted)
     after = sequential_latency(slow_server)
-    print(
+    figures(
         f"\noverload: burst of {burst} on a queue of 4: {len(accepted)} accepted (all 200, "
         f"slowest {slowest_accepted * 1000:.0f} ms), {len(shed)} refused with 503 + "
         f"Retry-After (slowest refusal {slowest_refusal * 1000:.0f} ms); median latency "
@@ -227,7 +229,9 @@ def wait_for(condition: object, timeout_s: float) -> bool:
     return False
 
 
-def test_disconnects_leak_no_queue_slots_or_memory(slow_server: RunningServer) -> None:
+def test_disconnects_leak_no_queue_slots_or_memory(
+    slow_server: RunningServer, figures: Callable[[str], None]
+) -> None:
     pid = slow_server.process.pid
     sequential_latency(slow_server, 2)
     rss_before = rss_bytes(pid)
@@ -244,7 +248,7 @@ def test_disconnects_leak_no_queue_slots_or_memory(slow_server: RunningServer) -
         for client in clients:
             client.close()
     rss_after = rss_bytes(pid)
-    print(
+    figures(
         f"\ndisconnects: 240 abandoned requests (120 mid-request, 120 mid-upload of 480 KB); "
         f"queue depth back to 0; RSS {rss_before / MIB:.1f} -> {rss_after / MIB:.1f} MiB"
     )

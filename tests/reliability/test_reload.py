@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -47,7 +47,9 @@ def predict(client: httpx.Client, image: bytes) -> httpx.Response:
 
 
 def test_reload_under_load_loses_nothing(
-    hot_server: tuple[RunningServer, Path], model_repo: dict[str, ExportedModel]
+    hot_server: tuple[RunningServer, Path],
+    model_repo: dict[str, ExportedModel],
+    figures: Callable[[str], None],
 ) -> None:
     server, repo = hot_server
     image = encode(scene(48, 40, seed=3), "PNG")
@@ -100,7 +102,7 @@ def test_reload_under_load_loses_nothing(
     while "retired hot:1" not in server.logs() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert "retired hot:1" in server.logs()
-    print(  # the figures for the report
+    figures(
         f"\nreload under load: {len(results)} requests, 0 failed, "
         f"{len(finished_on_old)} finished on the old version after the swap"
     )

@@ -12,6 +12,8 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 
@@ -24,7 +26,9 @@ GRACE_S = 10.0
 ACCESS = re.compile(r'"POST /v1/models/rgb/predict" (\d{3}) .*\[request (c\d+-\d+)\]')
 
 
-def test_sigterm_under_load_loses_no_accepted_request(model_repo_dir) -> None:
+def test_sigterm_under_load_loses_no_accepted_request(
+    model_repo_dir: Path, figures: Callable[[str], None]
+) -> None:
     env = {
         "RECTIFIER_MAX_BATCH_DELAY_MS": "50",  # requests are in flight at every moment
         "RECTIFIER_SHUTDOWN_DELAY_S": str(SHUTDOWN_DELAY_S),
@@ -92,7 +96,7 @@ def test_sigterm_under_load_loses_no_accepted_request(model_repo_dir) -> None:
     unexplained = {
         rid: why for rid, why in failed.items() if not why.startswith("refused") and rid in logged
     }
-    print(
+    figures(
         f"\nshutdown under load: {len(received)} answered ({served_before} before SIGTERM, "
         f"{sum(1 for s in received.values() if s == 200)} with 200), {len(logged)} accepted by "
         f"the server, {len(lost)} lost, {len(failed)} never accepted (connection refused or "

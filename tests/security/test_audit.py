@@ -8,7 +8,7 @@ vulnerabilities".
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -60,9 +60,9 @@ def test_an_unreachable_service_is_not_a_clean_result() -> None:
 
 
 @pytest.mark.slow
-def test_installed_environment_has_no_known_vulnerabilities() -> None:
+def test_installed_environment_has_no_known_vulnerabilities(figures: Callable[[str], None]) -> None:
     report = audit_environment()
-    sys.stdout.write("\n" + format_report(report) + "\n")
+    figures(format_report(report))
     assert report.verdict != VULNERABLE, format_report(report)
     if report.verdict == NOT_PERFORMED:
         pytest.skip(f"pip-audit could not be performed here: {format_report(report)}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -113,7 +113,9 @@ def rss(server: RunningServer) -> int:
     raise RuntimeError("no VmRSS")
 
 
-def test_limits_hold_before_large_allocations(secured: RunningServer) -> None:
+def test_limits_hold_before_large_allocations(
+    secured: RunningServer, figures: Callable[[str], None]
+) -> None:
     """Bombs and oversize bodies are refused without the memory they would need: 20 PNGs
     of 900 megapixels (0.9 GB each decoded) and 20 bodies declaring 1 GB."""
     host, _, port = secured.url.removeprefix("http://").partition(":")
@@ -135,6 +137,6 @@ def test_limits_hold_before_large_allocations(secured: RunningServer) -> None:
         assert huge.status == 413 and huge.json()["error"]["code"] == "payload_too_large"
     elapsed = time.monotonic() - started
     grown = rss(secured) - before
-    print(f"\nlimits: 40 refusals in {elapsed:.2f} s, RSS grew {grown / MIB:.1f} MiB")
+    figures(f"limits: 40 refusals in {elapsed:.2f} s, RSS grew {grown / MIB:.1f} MiB")
     assert grown < 64 * MIB
     assert elapsed < 20
