@@ -222,3 +222,26 @@ def test_cli_flags(tmp_path: Path, trained_checkpoint: Path, dataset: Path) -> N
     for why, args in refused.items():
         outcome = runner.invoke(app, args)
         assert outcome.exit_code == 2, (why, outcome.output)
+
+
+def test_a_run_folder_calibrates_on_its_own_dataset(tmp_path: Path, dataset: Path) -> None:
+    """``rectifier export RUN --quantize int8``: the run's config.yaml names the data."""
+    pytest.importorskip("training.run")
+    from model.cli import app
+
+    runner = CliRunner()
+    train = [
+        "train", "--data", f"imagefolder:{dataset / 'train'}", "--arch", "simple_cnn",
+        "--arch-option", "width=8", "--arch-option", "depth=2", "--img-size", str(SIZE),
+        "--epochs", "2", "--out", str(tmp_path / "runs"), "--name", "r", "--no-progress",
+        "--device", "cpu", "--workers", "0",
+    ]  # fmt: skip
+    trained = runner.invoke(app, train)
+    assert trained.exit_code == 0, trained.output
+    run = tmp_path / "runs" / "r"
+    args = ["export", str(run), "--out", str(tmp_path / "models"), "--name", "m"]
+    exported = runner.invoke(app, [*args, "--quantize", "int8"])
+    assert exported.exit_code == 0, exported.output
+    report = json.loads((tmp_path / "models" / "m" / "1" / quantize.REPORT_NAME).read_text())
+    assert str(run) in report["image_source"]
+    assert report["accuracy_fp32"] is not None  # the run's test split has targets
