@@ -228,6 +228,7 @@ def train_command(
         base = state["config"]
     train_config = build_config(config, base, flags)
 
+    from model.architectures import ArchitectureError
     from training.datasets import DatasetError
     from training.run import resume as resume_run
     from training.run import train
@@ -236,6 +237,8 @@ def train_command(
         result = resume_run(resume, train_config) if resume else train(train_config)
     except DatasetError as exc:
         raise _data_error(exc) from exc
+    except ArchitectureError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--arch-option") from exc
     if result.interrupted:
         typer.echo(f"interrupted; resume with: rectifier train --resume {result.run_dir}", err=True)
         raise typer.Exit(130)

@@ -43,6 +43,14 @@ def test_bad_flags_name_the_flag_and_the_choices(args: list[str], flag: str, lis
     assert flag in text and listed in text
 
 
+def test_bad_architecture_option_value_is_a_clean_error(data_dir: Path, tmp_path: Path) -> None:
+    args = ["--data", "imagefolder:folder", "--data-root", str(data_dir), "--out", str(tmp_path)]
+    result = runner.invoke(app, ["train", *args, "--arch-option", "depth=9", "--no-progress"])
+    assert result.exit_code == 2
+    text = " ".join(result.output.split())
+    assert "--arch-option" in text and "1..6" in text
+
+
 def test_missing_data_files_are_a_clean_error(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["train", "--data", "medmnist:breastmnist", "--data-root", str(tmp_path), *TINY]
