@@ -7,8 +7,6 @@ atomically (temporary file + rename) so an interrupted save never leaves half a 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from torch import nn
 
 from model.architectures import build_model
 from model.card import Preprocessing, Task
+from model.files import write_atomically
 
 CHECKPOINT_FORMAT = "rectifier-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -88,7 +87,6 @@ def save_checkpoint(
     training_state: dict[str, Any] | None = None,
 ) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CHECKPOINT_FORMAT,
         "format_version": CHECKPOINT_VERSION,
@@ -97,14 +95,7 @@ def save_checkpoint(
         "metrics": dict(metrics or {}),
         "training_state": training_state,
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(path, lambda handle: torch.save(payload, handle))
     return path
 
 

@@ -8,7 +8,6 @@ and client sees the same numbers the service reports.
 from __future__ import annotations
 
 import logging
-import os
 import tempfile
 import warnings
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from torch import nn
 
 from model.card import CARD_METADATA_KEY, ExportInfo, ModelCard
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.files import write_atomically
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def export_checkpoint(
         ),
     )
     write_card(proto, card)
-    _write_atomically(proto, target)
+    write_atomically(target, lambda handle: handle.write(proto.SerializeToString()))
     log.info("exported %s (max abs diff %.2e)", target, parity.max_abs_diff)
     return ExportResult(path=target, card=card, parity=parity)
 
@@ -199,15 +199,3 @@ def write_card(proto: onnx.ModelProto, card: ModelCard) -> None:
             proto.metadata_props.remove(prop)
     entry = proto.metadata_props.add()
     entry.key, entry.value = CARD_METADATA_KEY, card.to_json()
-
-
-def _write_atomically(proto: onnx.ModelProto, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".model.", suffix=".onnx", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(proto.SerializeToString())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -92,6 +92,8 @@ def test_versions_increment_and_are_never_overwritten(tmp_path: Path) -> None:
     first = export_checkpoint(ckpt, tmp_path / "models", "m")
     second = export_checkpoint(ckpt, tmp_path / "models", "m")
     assert (first.card.version, second.card.version) == (1, 2)
+    # Readable by a server running as another user (the non-root container).
+    assert first.path.stat().st_mode & 0o777 == 0o644
     with pytest.raises(ExportError, match="exists already"):
         export_checkpoint(ckpt, tmp_path / "models", "m", version=1)
 
