@@ -40,6 +40,11 @@ serve: $(VENV)/.installed-serve
 demo-model: $(VENV)/.installed-all
 	$(BIN)/python -m training.demo --out $(MODELS)
 
+# The serving comparison (in-process limit, HTTP floor, Rectifier, peers, int8); writes
+# docs/BENCHMARKS.md and docs/benchmarks.png. About 22 minutes; BENCH_ARGS=--quick for ~5.
+bench: $(VENV)/.installed-all
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
 # The container test: builds the real images and runs the real compose file. Needs root on
 # Debian: installs docker.io, docker-compose and debootstrap when missing, starts dockerd
 # when none runs (and stops it after), builds debian:bookworm-slim when none can be pulled.

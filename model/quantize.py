@@ -33,7 +33,8 @@ import onnxruntime as ort
 
 from model.card import ModelCard, Preprocessing, read_card
 from model.checkpoint import Checkpoint, load_checkpoint
-from model.export import ExportError, _write_atomically, export_checkpoint, next_version, write_card
+from model.export import ExportError, export_checkpoint, next_version, write_card
+from model.files import write_atomically
 from model.preprocess import load_and_preprocess, preprocess_image
 
 log = logging.getLogger(__name__)
@@ -409,7 +410,7 @@ def reduce_precision(
     )
     card = card.model_copy(update={"export": export})
     write_card(proto, card)
-    _write_atomically(proto, output)
+    write_atomically(output, lambda handle: handle.write(proto.SerializeToString()))
     return report
 
 
