@@ -19,7 +19,7 @@ INSTALL_TIMEOUT_S = 900
 
 
 def cores() -> int:
-    from service.providers import available_cpus
+    from model.cpus import available_cpus
 
     return available_cpus()
 

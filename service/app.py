@@ -17,12 +17,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
+from model.cpus import available_cpus
 from service.config import Settings, get_settings
 from service.errors import JSONBytesResponse, install_error_handlers
 from service.logging import RequestContextMiddleware
 from service.metrics import ServiceMetrics
 from service.pipeline import ImagePipeline
-from service.providers import available_cpus, select_providers
+from service.providers import select_providers
 from service.repository import ModelRepository
 from service.routers import api_routers
 

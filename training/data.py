@@ -8,7 +8,6 @@ torchvision transforms v2 preset that ends in the same mean/std normalisation.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from typing import Literal
 
@@ -18,6 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler, WeightedRandomSampler
 from torchvision.transforms import v2
 
 from model.card import Preprocessing, Task
+from model.cpus import available_cpus
 from training.datasets.base import DatasetBundle, DatasetError, Split
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ class PreprocessedDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
 
 def default_workers() -> int:
     """No worker processes on a 2-core machine (they would fight the training threads)."""
-    cores = os.cpu_count() or 1
+    cores = available_cpus()
     return 0 if cores <= 2 else min(8, cores - 1)
 
 

@@ -5,11 +5,11 @@ import os
 import onnxruntime as ort
 import pytest
 
+from model.cpus import available_cpus
 from service.config import Settings
 from service.providers import (
     CPU,
     ProviderError,
-    available_cpus,
     create_session,
     plan_providers,
     select_providers,
@@ -69,10 +69,3 @@ def test_threads_default_to_the_cores_available(tmp_path):
     spinning = session_options(settings(tmp_path, intra_op_threads=3, allow_spinning=True))
     assert spinning.intra_op_num_threads == 3
     assert spinning.get_session_config_entry("session.intra_op.allow_spinning") == "1"
-
-
-def test_cgroup_quota_bounds_the_thread_count(monkeypatch):
-    import service.providers as providers
-
-    monkeypatch.setattr(providers, "_cgroup_cpu_quota", lambda: 0.5)
-    assert providers.available_cpus() == 1
