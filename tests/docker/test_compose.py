@@ -27,6 +27,7 @@ import pytest
 
 from tests.docker import harness
 from tests.docker.conftest import REPORT
+from tests.serverutil import free_port
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -79,7 +80,7 @@ class Stack:
 
 @pytest.fixture(scope="module")
 def stack(project: Path, serve_image: str) -> Iterator[Stack]:
-    port = harness.free_port()
+    port = free_port()
     compose = harness.ComposeProject(
         directory=project,
         name=f"rectifier-test-{uuid.uuid4().hex[:8]}",
