@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,21 +48,50 @@ SCRIPT = textwrap.dedent(
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in Block.blocked)
     assert not loaded, loaded
     print("torch-free ok")
+    print("model modules:", " ".join(sorted(m for m in sys.modules if m.startswith("model."))))
     """
 )
 
 
-def test_service_builds_and_serves_without_torch(model_repo_dir, tmp_path):
+@pytest.fixture(scope="module")
+def torch_free_run(model_repo_dir, tmp_path_factory) -> subprocess.CompletedProcess[str]:
     from tests.service.conftest import encode, pattern
 
-    image = tmp_path / "a.png"
+    image = tmp_path_factory.mktemp("torch-free") / "a.png"
     image.write_bytes(encode(pattern(), "PNG"))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, "-c", SCRIPT, str(model_repo_dir), str(image)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert result.returncode == 0, result.stderr
-    assert "torch-free ok" in result.stdout
+
+
+def test_service_builds_and_serves_without_torch(torch_free_run):
+    assert torch_free_run.returncode == 0, torch_free_run.stderr
+    assert "torch-free ok" in torch_free_run.stdout
+
+
+def _serving_image_model_files() -> dict[str, set[str]]:
+    """The model/ files each serving stage of the Dockerfile copies, by stage name."""
+    copied: dict[str, set[str]] = {}
+    stage = ""
+    for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
+        if match := re.match(r"FROM \S+ AS (\S+)", line):
+            stage = match.group(1)
+        elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
+            copied[stage] = {Path(word).name for word in line.split()[1:-1]}
+    return copied
+
+
+def test_serving_images_copy_every_model_module_the_service_loads(torch_free_run):
+    # The serving images copy model/ file by file to keep torch code out; a new torch-free
+    # module that the service imports must be added there too, or the container cannot start.
+    assert torch_free_run.returncode == 0, torch_free_run.stderr
+    listed = torch_free_run.stdout.split("model modules:", 1)[1].split()
+    needed = {name.split(".")[1] + ".py" for name in listed}
+    copied = _serving_image_model_files()
+    assert set(copied) == {"serve-venv", "serve-gpu-venv"}, copied
+    for stage, files in copied.items():
+        assert needed <= files, f"Dockerfile stage {stage} lacks {sorted(needed - files)}"
