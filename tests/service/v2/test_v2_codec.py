@@ -1,13 +1,9 @@
-"""The codec is pure: importing it pulls in neither FastAPI nor a runtime nor torch; the
-package still hands the service its router."""
+"""The codec is pure: importing it pulls in neither FastAPI nor a runtime nor torch."""
 
 from __future__ import annotations
 
-import importlib
 import subprocess
 import sys
-
-from fastapi import APIRouter
 
 from tests.serverutil import REPO_ROOT
 
@@ -29,11 +25,3 @@ def test_codec_modules_import_without_the_web_stack_or_a_runtime() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
-
-
-def test_the_package_router_stays_an_apirouter_on_every_access() -> None:
-    # The service gathers it with importlib.import_module("service.v2").router, once per app.
-    package = importlib.import_module("service.v2")
-    first, second = package.router, package.router
-    assert isinstance(first, APIRouter) and second is first
-    assert first.prefix == "/v2"
