@@ -3,7 +3,8 @@
 ``create_app(settings)`` builds the FastAPI app; nothing heavy happens at import or build
 time. The lifespan picks the execution providers (an unusable explicit provider fails
 start-up), then loads every model in the background, so ``/livez`` answers at once and
-``/readyz`` turns 200 only when every model is loaded and warmed. On exit it lets the
+``/readyz`` turns 200 only when every model is loaded and warmed (under ``--workers`` each
+worker starts listening only once its models are warm). On exit it lets the
 batchers finish what is queued and closes the sessions.
 """
 
@@ -43,9 +44,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loop = asyncio.get_running_loop()
     loader = asyncio.create_task(asyncio.to_thread(repository.load_all, loop), name="load-models")
     loader.add_done_callback(lambda _: _report_fatal(app, repository))
+    if settings.workers > 1:
+        # Workers share one listening socket and uvicorn accepts only after start-up, so a
+        # worker that waits for its models here is never handed a request it would refuse
+        # with 503 while the others serve.
+        await asyncio.shield(loader)
+    worker_state = app.state.metrics.worker_state
+    refresher = None
+    if worker_state is not None:  # several workers: publish this one's state for scrapes
+        refresher = asyncio.create_task(worker_state.refresh_every(1.0), name="worker-metrics")
+        loader.add_done_callback(lambda _: worker_state.refresh())
     try:
         yield
     finally:
+        if refresher is not None:
+            refresher.cancel()
         app.state.draining = True
         repository.state = "stopping"
         await asyncio.shield(loader)

@@ -35,16 +35,16 @@ def serve(
     ),
     default_model: str | None = typer.Option(None, "--default-model", help="Model of /v1/predict."),
     log_format: str | None = typer.Option(None, "--log-format", help="text or json [text]."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        help="Server processes sharing the port, each with a share of the cores [1].",
+    ),
 ) -> None:
     """Serve every model under --models over HTTP."""
-    import uvicorn
-
-    from service.app import create_app
     from service.config import SettingsError, load_settings
-    from service.http_limits import limited_protocol
     from service.logging import configure_logging
     from service.providers import ProviderError, plan_providers
-    from service.server import RectifierServer
 
     try:
         settings = load_settings(
@@ -57,28 +57,21 @@ def serve(
             max_queue=max_queue,
             default_model=default_model,
             log_format=log_format,
+            workers=workers,
         )
         plan_providers(settings)
     except (SettingsError, ProviderError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     configure_logging(settings.log_level, settings.log_format)
-    app = create_app(settings)
-    config = uvicorn.Config(
-        app,
-        host=host,
-        port=port,
-        loop="uvloop",
-        # httptools with bounds on request heads: size, header count, time to arrive
-        http=limited_protocol(settings.body_timeout_s),
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        server_header=False,
-        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
-    )
-    server = RectifierServer(config, app.state, settings.shutdown_delay_s)
-    app.state.on_fatal = server.fail
+    if settings.workers > 1:
+        from service.workers import serve_workers
+
+        raise typer.Exit(serve_workers(settings, host, port))
+
+    from service.server import build_server
+
+    server = build_server(settings, host, port)
     server.run()
     if server.fatal_error:
         typer.echo(f"error: {server.fatal_error}", err=True)

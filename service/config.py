@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     retry_after_s: int = Field(default=1, ge=1)
     warmup: bool = True
 
+    # Server processes (service/workers.py); model reload needs a single one
+    workers: int = Field(default=1, ge=1, le=64)
+
     # Requests
     decode_threads: int | None = Field(default=None, ge=1, le=1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)

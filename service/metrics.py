@@ -2,22 +2,28 @@
 
 Request counts by model and status, a histogram per timing phase, the batch size
 histogram, queue depth, model load time, and the providers in use as labels of
-``rectifier_model_info``. Queue depth and model facts are read at scrape time.
+``rectifier_model_info``. Queue depth and model facts are read at scrape time; under
+``--workers`` counters and histograms are summed over the workers and each state gauge is
+combined as ``STATE_GAUGES`` says.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     generate_latest,
 )
 from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
@@ -33,54 +39,107 @@ LATENCY_BUCKETS = (
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 PHASES = ("decode", "preprocess", "queue", "inference", "total")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+# The gauges read from the repository: name -> (help, label names, multiprocess mode). The
+# mode says how ``--workers`` combines the workers' values (prometheus-client's multiprocess
+# modes; "liveall" keeps one series per worker, labelled with its pid).
+STATE_GAUGES: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "rectifier_queue_depth": (
+        "Requests waiting in the batch queue",
+        ("model", "version"),
+        "livesum",
+    ),
+    "rectifier_requests_in_flight": (
+        "Image API requests admitted and not yet answered (bounded by max_queue)",
+        ("model", "version"),
+        "livesum",
+    ),
+    "rectifier_model_load_seconds": (
+        "Time to load, check and warm up the model",
+        ("model", "version"),
+        "livemax",
+    ),
+    "rectifier_model_info": (
+        "Served models and the execution providers their session got",
+        ("model", "version", "providers", "task"),
+        "liveall",
+    ),
+    "rectifier_models_failed": ("Model versions that could not be loaded", (), "livemax"),
+    "rectifier_ready": ("1 when the server reports ready", (), "livemin"),
+}
+
+StateSample = tuple[str, tuple[str, ...], float]
+
+
+def state_samples(repository: ModelRepository | None) -> list[StateSample]:
+    """The current value of every ``STATE_GAUGES`` series: (name, label values, value)."""
+    if repository is None:
+        return [("rectifier_ready", (), 0.0)]
+    samples: list[StateSample] = []
+    for model in repository.served():
+        labels = (model.name, str(model.version))
+        samples += [
+            ("rectifier_queue_depth", labels, model.batcher.queue_depth),
+            ("rectifier_requests_in_flight", labels, model.batcher.admitted),
+            ("rectifier_model_load_seconds", labels, model.load_seconds),
+            ("rectifier_model_info", (*labels, ",".join(model.providers), model.card.task), 1),
+        ]
+    samples += [
+        ("rectifier_models_failed", (), len(repository.failures)),
+        ("rectifier_ready", (), 1 if repository.ready else 0),
+    ]
+    return samples
 
 
 class RepositoryCollector(Collector):
-    """Model facts gathered at scrape time from the repository."""
+    """Model facts gathered at scrape time from the repository (one process)."""
 
     def __init__(self, repository: Callable[[], ModelRepository | None]) -> None:
         self._repository = repository
 
     def collect(self) -> Iterable[Metric]:
-        repository = self._repository()
-        depth = GaugeMetricFamily(
-            "rectifier_queue_depth",
-            "Requests waiting in the batch queue",
-            labels=["model", "version"],
-        )
-        in_flight = GaugeMetricFamily(
-            "rectifier_requests_in_flight",
-            "Image API requests admitted and not yet answered (bounded by max_queue)",
-            labels=["model", "version"],
-        )
-        load = GaugeMetricFamily(
-            "rectifier_model_load_seconds",
-            "Time to load, check and warm up the model",
-            labels=["model", "version"],
-        )
-        info = GaugeMetricFamily(
-            "rectifier_model_info",
-            "Served models and the execution providers their session got",
-            labels=["model", "version", "providers", "task"],
-        )
-        failed = GaugeMetricFamily(
-            "rectifier_models_failed", "Model versions that could not be loaded"
-        )
-        ready = GaugeMetricFamily("rectifier_ready", "1 when the server reports ready")
-        if repository is not None:
-            for model in repository.served():
-                labels = [model.name, str(model.version)]
-                depth.add_metric(labels, model.batcher.queue_depth)
-                in_flight.add_metric(labels, model.batcher.admitted)
-                load.add_metric(labels, model.load_seconds)
-                info.add_metric([*labels, ",".join(model.providers), model.card.task], 1)
-            failed.add_metric([], len(repository.failures))
-            ready.add_metric([], 1 if repository.ready else 0)
-        yield from (depth, in_flight, load, info, failed, ready)
+        families = {
+            name: GaugeMetricFamily(name, help_text, labels=list(labels))
+            for name, (help_text, labels, _) in STATE_GAUGES.items()
+        }
+        for name, labels, value in state_samples(self._repository()):
+            families[name].add_metric(list(labels), value)
+        yield from families.values()
+
+
+class WorkerStateGauges:
+    """The same facts under ``--workers``: each worker writes its values to
+    prometheus-client's shared files (at every scrape it answers, and every second), and
+    the scrape combines all workers' values by each gauge's multiprocess mode."""
+
+    def __init__(
+        self, repository: Callable[[], ModelRepository | None], registry: CollectorRegistry
+    ) -> None:
+        self._repository = repository
+        self._gauges = {
+            name: Gauge(name, help_text, labels, multiprocess_mode=mode, registry=registry)  # type: ignore[arg-type]
+            for name, (help_text, labels, mode) in STATE_GAUGES.items()
+        }
+
+    def refresh(self) -> None:
+        for name, labels, value in state_samples(self._repository()):
+            gauge = self._gauges[name]
+            (gauge.labels(*labels) if labels else gauge).set(value)
+
+    async def refresh_every(self, seconds: float) -> None:
+        while True:
+            self.refresh()
+            await asyncio.sleep(seconds)
 
 
 class ServiceMetrics:
     def __init__(self) -> None:
+        # Under ``--workers`` (service.workers sets the variable before the workers start)
+        # the values live in files shared by the workers and a scrape sums them.
+        self.multiprocess = MULTIPROC_ENV in os.environ
+        self.worker_state: WorkerStateGauges | None = None
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
             "rectifier_http_requests",
@@ -127,7 +186,10 @@ class ServiceMetrics:
         )
 
     def watch(self, repository: Callable[[], ModelRepository | None]) -> None:
-        self.registry.register(RepositoryCollector(repository))
+        if self.multiprocess:
+            self.worker_state = WorkerStateGauges(repository, self.registry)
+        else:
+            self.registry.register(RepositoryCollector(repository))
 
     def batch_observer(self, model: str) -> Callable[[int, float], None]:
         size = self.batch_size.labels(model)
@@ -154,4 +216,10 @@ class ServiceMetrics:
             self.phase.labels(model, phase).observe(seconds)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        if self.worker_state is not None:
+            self.worker_state.refresh()
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        return generate_latest(registry)

@@ -4,6 +4,7 @@ The versions found under ``<models>/<name>/`` are loaded into new sessions and w
 (``ModelRepository.load_one``) while the old ones keep serving. Only when every version
 loaded does the swap happen, in one assignment under the repository's lock; a reload that
 fails leaves the old versions serving and answers 409 ``reload_failed`` with the reasons.
+Under ``--workers`` it answers 409 ``reload_unavailable``: a request reaches one worker only.
 
 Requests that already resolved the old model finish on it: its batcher is stopped (after
 draining what is queued) only ``retire_after_s`` later, longer than a request may spend
@@ -156,4 +157,13 @@ def reloader_for(request: Request) -> ModelReloader:
 async def reload_model(request: Request, name: str) -> dict[str, Any]:
     if request.app.state.draining:
         raise APIError("not_ready", "the server is shutting down", headers={"Retry-After": "1"})
+    workers = request.app.state.settings.workers
+    if workers > 1:
+        # The request reaches one worker; the others would go on serving the old versions.
+        raise APIError(
+            "reload_unavailable",
+            f"hot reload needs a single server process and this server runs {workers} "
+            "workers; restart it to serve the new versions",
+            {"workers": workers},
+        )
     return await reloader_for(request).reload(name)

@@ -13,6 +13,8 @@ from typing import Any
 
 import uvicorn
 
+from service.config import Settings
+
 
 class RectifierServer(uvicorn.Server):
     """uvicorn's server, with readiness off at the first SIGTERM/SIGINT, an optional delay
@@ -43,3 +45,27 @@ class RectifierServer(uvicorn.Server):
     def fail(self, reason: str) -> None:
         self.fatal_error = reason
         self.should_exit = True
+
+
+def build_server(settings: Settings, host: str, port: int) -> RectifierServer:
+    """The app and the uvicorn server (uvloop, httptools with bounded request heads)."""
+    from service.app import create_app
+    from service.http_limits import limited_protocol
+
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        # httptools with bounds on request heads: size, header count, time to arrive
+        http=limited_protocol(settings.body_timeout_s),
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_s),
+    )
+    server = RectifierServer(config, app.state, settings.shutdown_delay_s)
+    app.state.on_fatal = server.fail
+    return server
