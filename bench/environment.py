@@ -81,7 +81,9 @@ def settings_summary() -> str:
         f"threads {cores()} "
         "with its default spinning, uvicorn 1 worker with uvloop + httptools and its access log "
         "(plain FastAPI), BentoML defaults with 1 worker and max batch 32 (BentoML); the HTTP "
-        "floor without access log"
+        f'floor without access log. The "workers" rows run {max(2, cores())} processes '
+        "(`rectifier serve --workers`, `uvicorn --workers`), each with its share of the cores "
+        "for onnxruntime and decoding"
     )
 
 

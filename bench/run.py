@@ -6,9 +6,11 @@ random weights (speed does not depend on them), it measures in one run:
 1. the in-process onnxruntime limit (the service's session options) at batch 1, 8 and 32,
    with the achieved GFLOP/s next to the machine's SGEMM rate;
 2. the HTTP floor: an empty FastAPI endpoint receiving the same multipart upload;
-3. Rectifier (``rectifier serve``) at concurrency 1, 16 and 64;
+3. Rectifier (``rectifier serve``) at concurrency 1, 16 and 64, in one process and with
+   ``--workers`` (one process per core);
 4. peers on the same model file, image and client: a plain FastAPI + onnxruntime endpoint
-   and BentoML with adaptive batching (installed into ``bench/.venv-bentoml``);
+   (one uvicorn process, and one per core) and BentoML with adaptive batching (installed
+   into ``bench/.venv-bentoml``);
 5. ratios to the limit and to Rectifier;
 
 plus int8 against fp32 for resnet18 (speed, and top-1 agreement and accuracy on the trained
@@ -16,7 +18,7 @@ demo model), and a py-spy profile of Rectifier under load. Each server is starte
 and stopped here, on 127.0.0.1 only. Results: ``bench/results/<timestamp>/results.json``,
 the serving section of ``docs/BENCHMARKS.md`` and ``docs/benchmarks.png``.
 
-Full run about 22 minutes on 2 cores; ``--quick`` (a few seconds per figure, one repeat)
+Full run about 30 minutes on 2 cores; ``--quick`` (a few seconds per figure, one repeat)
 about 4 minutes, plus the one-off BentoML install and synthetic data generation.
 """
 
@@ -151,7 +153,9 @@ def bench_model(
         "limit": measure_limit(prepared.onnx, repo, prepared.sample, mode),
         "servers": {},
     }
-    threads = str(environment.cores())
+    cores = environment.cores()
+    threads = str(cores)
+    workers = max(2, cores)
     peer_env = {"PEER_MODEL": str(prepared.onnx), "PEER_THREADS": threads, "PEER_MAX_BATCH": "32"}
     starters = {
         "http_floor": lambda port: running(
@@ -176,6 +180,22 @@ def bench_model(
             port=port,
             env=peer_env,
         ),
+        # Both again with one process per core, each with its share of the cores.
+        "rectifier_workers": lambda port: running(
+            f"{name}-rectifier_workers",
+            rectifier_command(repo, port, workers=workers),
+            ready_path="/readyz",
+            log_dir=logs,
+            port=port,
+        ),
+        "plain_fastapi_workers": lambda port: running(
+            f"{name}-plain_fastapi_workers",
+            uvicorn_command("bench.peers.plain_fastapi:app", port, workers=workers),
+            ready_path="/livez",
+            log_dir=logs,
+            port=port,
+            env={**peer_env, "PEER_THREADS": str(max(1, cores // workers))},
+        ),
         "bentoml": lambda port: running(
             f"{name}-bentoml",
             environment.bentoml_command(port),
@@ -191,6 +211,8 @@ def bench_model(
         "http_floor": LoadSpec(image, "/upload"),
         "rectifier": LoadSpec(image, f"/v1/models/{name}/predict"),
         "plain_fastapi": LoadSpec(image, "/predict"),
+        "rectifier_workers": LoadSpec(image, f"/v1/models/{name}/predict"),
+        "plain_fastapi_workers": LoadSpec(image, "/predict"),
         "bentoml": LoadSpec(image, "/classify", field="images"),
     }
     for server, starter in starters.items():

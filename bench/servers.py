@@ -110,19 +110,20 @@ def stop(process: subprocess.Popen[bytes], grace: float = 20.0) -> None:
         pass
 
 
-def uvicorn_command(app: str, port: int, *, access_log: bool = True) -> list[str]:
-    """uvicorn as the peers run it: one worker, uvloop and httptools, like Rectifier."""
+def uvicorn_command(app: str, port: int, *, access_log: bool = True, workers: int = 1) -> list[str]:
+    """uvicorn as the peers run it: uvloop and httptools, like Rectifier."""
     command = [
         PYTHON, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--log-level", "warning",
+        "--workers", str(workers),
     ]  # fmt: skip
     return command if access_log else [*command, "--no-access-log"]
 
 
-def rectifier_command(models_dir: Path, port: int) -> list[str]:
+def rectifier_command(models_dir: Path, port: int, *, workers: int = 1) -> list[str]:
     return [
         PYTHON, "-m", "service", "serve", "--models", str(models_dir),
-        "--host", "127.0.0.1", "--port", str(port),
+        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
     ]  # fmt: skip
 
 
