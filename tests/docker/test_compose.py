@@ -305,3 +305,40 @@ def read_response(conn: socket.socket) -> tuple[int, bytes]:
             break
         body += chunk
     return status, body
+
+
+def test_two_workers_serve_in_the_read_only_container(project: Path, serve_image: str) -> None:
+    """``RECTIFIER_WORKERS=2``: both workers start under read_only with the tmpfs /tmp
+    (their shared metrics files go there), serve, and stop cleanly."""
+    port = free_port()
+    compose = harness.ComposeProject(
+        directory=project,
+        name=f"rectifier-workers-{uuid.uuid4().hex[:8]}",
+        env={"RECTIFIER_PUBLISH": f"127.0.0.1:{port}", "RECTIFIER_WORKERS": "2"},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        compose("up", "-d", "--no-build", "api", timeout=300)
+        harness.wait_until_ready(base_url, READY_TIMEOUT_S)
+        for image in sample_images():
+            assert top_label(predict(base_url, image)) == image.stem
+        deadline = time.monotonic() + 30
+        while True:
+            with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
+                text = response.read().decode()
+            pids = {
+                line.split('pid="', 1)[1].split('"', 1)[0]
+                for line in text.splitlines()
+                if line.startswith("rectifier_model_info{")
+            }
+            if len(pids) == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert len(pids) == 2, text[-2000:]
+        compose("stop", "api", timeout=120)
+        state = compose.container_state("api")
+        assert state["ExitCode"] == 0, compose("logs", "--no-color", timeout=60)[-4000:]
+        logs = compose("logs", "--no-color", "api", timeout=60)
+        assert "Traceback" not in logs, logs[-4000:]
+    finally:
+        compose("down", "--remove-orphans", "--volumes", "-t", "10", timeout=180, check=False)
