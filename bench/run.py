@@ -30,7 +30,9 @@ import logging
 import shlex
 import sys
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ from bench.servers import (
     REPO,
     BenchError,
     LoadSpec,
+    Server,
     drive,
     free_port,
     rectifier_command,
@@ -111,15 +114,44 @@ def aggregate(passes: list[list[dict[str, Any]]]) -> dict[str, Any]:
     return {"levels": levels}
 
 
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server under test: how to start it on a port, and the requests it gets."""
+
+    command: Callable[[int], list[str]]
+    ready_path: str
+    load: LoadSpec
+    options: dict[str, Any] = field(default_factory=dict)  # more keywords for ``running``
+
+    def start(self, label: str, logs: Path) -> AbstractContextManager[Server]:
+        port = free_port()
+        return running(
+            label,
+            self.command(port),
+            ready_path=self.ready_path,
+            log_dir=logs,
+            port=port,
+            **self.options,
+        )
+
+
+def rectifier_spec(repo: Path, model: str, image: Path, workers: int = 1) -> ServerSpec:
+    return ServerSpec(
+        lambda port: rectifier_command(repo, port, workers=workers),
+        "/readyz",
+        LoadSpec(image, f"/v1/models/{model}/predict"),
+    )
+
+
 def measure_server(
-    start: Any, load: LoadSpec, mode: Mode, levels: tuple[int, ...], model: str
+    spec: ServerSpec, label: str, logs: Path, mode: Mode, levels: tuple[int, ...], model: str
 ) -> dict[str, Any]:
     """Start a server, run ``mode.repeats`` passes over ``levels``, stop it."""
     duration, warmup = mode.window(model)
     try:
-        with start() as server:
+        with spec.start(label, logs) as server:
             passes = [
-                drive(server, load, levels, duration=duration, warmup=warmup)
+                drive(server, spec.load, levels, duration=duration, warmup=warmup)
                 for _ in range(mode.repeats)
             ]
     except BenchError as exc:
@@ -154,97 +186,63 @@ def bench_model(
         "servers": {},
     }
     cores = environment.cores()
-    threads = str(cores)
     workers = max(2, cores)
-    peer_env = {"PEER_MODEL": str(prepared.onnx), "PEER_THREADS": threads, "PEER_MAX_BATCH": "32"}
-    starters = {
-        "http_floor": lambda port: running(
-            f"{name}-http_floor",
-            uvicorn_command("bench.peers.http_floor:app", port, access_log=False),
-            ready_path="/livez",
-            log_dir=logs,
-            port=port,
+    peer_env = {
+        "PEER_MODEL": str(prepared.onnx),
+        "PEER_THREADS": str(cores),
+        "PEER_MAX_BATCH": "32",
+    }
+    plain_app = "bench.peers.plain_fastapi:app"
+    servers = {
+        "http_floor": ServerSpec(
+            lambda port: uvicorn_command("bench.peers.http_floor:app", port, access_log=False),
+            "/livez",
+            LoadSpec(image, "/upload"),
         ),
-        "rectifier": lambda port: running(
-            f"{name}-rectifier",
-            rectifier_command(repo, port),
-            ready_path="/readyz",
-            log_dir=logs,
-            port=port,
-        ),
-        "plain_fastapi": lambda port: running(
-            f"{name}-plain_fastapi",
-            uvicorn_command("bench.peers.plain_fastapi:app", port),
-            ready_path="/livez",
-            log_dir=logs,
-            port=port,
-            env=peer_env,
+        "rectifier": rectifier_spec(repo, name, image),
+        "plain_fastapi": ServerSpec(
+            lambda port: uvicorn_command(plain_app, port),
+            "/livez",
+            LoadSpec(image, "/predict"),
+            {"env": peer_env},
         ),
         # Both again with one process per core, each with its share of the cores.
-        "rectifier_workers": lambda port: running(
-            f"{name}-rectifier_workers",
-            rectifier_command(repo, port, workers=workers),
-            ready_path="/readyz",
-            log_dir=logs,
-            port=port,
+        "rectifier_workers": rectifier_spec(repo, name, image, workers=workers),
+        "plain_fastapi_workers": ServerSpec(
+            lambda port: uvicorn_command(plain_app, port, workers=workers),
+            "/livez",
+            LoadSpec(image, "/predict"),
+            {"env": {**peer_env, "PEER_THREADS": str(max(1, cores // workers))}},
         ),
-        "plain_fastapi_workers": lambda port: running(
-            f"{name}-plain_fastapi_workers",
-            uvicorn_command("bench.peers.plain_fastapi:app", port, workers=workers),
-            ready_path="/livez",
-            log_dir=logs,
-            port=port,
-            env={**peer_env, "PEER_THREADS": str(max(1, cores // workers))},
-        ),
-        "bentoml": lambda port: running(
-            f"{name}-bentoml",
-            environment.bentoml_command(port),
-            ready_path="/readyz",
-            log_dir=logs,
-            port=port,
-            env=peer_env,
-            cwd=REPO / "bench" / "peers",
-            ready_timeout=180.0,
+        "bentoml": ServerSpec(
+            environment.bentoml_command,
+            "/readyz",
+            LoadSpec(image, "/classify", field="images"),
+            {"env": peer_env, "cwd": REPO / "bench" / "peers", "ready_timeout": 180.0},
         ),
     }
-    loads = {
-        "http_floor": LoadSpec(image, "/upload"),
-        "rectifier": LoadSpec(image, f"/v1/models/{name}/predict"),
-        "plain_fastapi": LoadSpec(image, "/predict"),
-        "rectifier_workers": LoadSpec(image, f"/v1/models/{name}/predict"),
-        "plain_fastapi_workers": LoadSpec(image, "/predict"),
-        "bentoml": LoadSpec(image, "/classify", field="images"),
-    }
-    for server, starter in starters.items():
+    for server, spec in servers.items():
         if server == "bentoml" and args.bentoml_error:
             result["servers"][server] = {"error": args.bentoml_error}
             continue
         log.info("== %s: %s", name, server)
-        port = free_port()
         result["servers"][server] = measure_server(
-            lambda s=starter, p=port: s(p), loads[server], mode, mode.levels, name
+            spec, f"{name}-{server}", logs, mode, mode.levels, name
         )
     if not args.no_profile:
-        result["profile"] = profile_rectifier(prepared, mode, logs, loads["rectifier"])
+        result["profile"] = profile_rectifier(prepared, mode, logs, servers["rectifier"])
     return result
 
 
 def profile_rectifier(
-    prepared: fixtures.PreparedModel, mode: Mode, logs: Path, load: LoadSpec
+    prepared: fixtures.PreparedModel, mode: Mode, logs: Path, spec: ServerSpec
 ) -> dict[str, Any]:
     log.info("== %s: profiling Rectifier under load", prepared.name)
-    port = free_port()
     try:
-        with running(
-            f"{prepared.name}-rectifier-profiled",
-            rectifier_command(prepared.repo, port),
-            ready_path="/readyz",
-            log_dir=logs,
-            port=port,
-        ) as server:
+        with spec.start(f"{prepared.name}-rectifier-profiled", logs) as server:
             return profile_under_load(
                 server,
-                load,
+                spec.load,
                 concurrency=PROFILE_CONCURRENCY,
                 seconds=mode.profile_seconds,
                 output=logs / f"{prepared.name}-py-spy.txt",
@@ -268,16 +266,10 @@ def bench_int8(
     best = max(row["images_per_s"]["median"] for row in limit.values())
     best_fp32 = max(row["images_per_s"]["median"] for row in fp32_limit.values())
     name = onnx_path.parent.parent.name
-    port = free_port()
     served = measure_server(
-        lambda: running(
-            f"{name}-rectifier",
-            rectifier_command(repo, port),
-            ready_path="/readyz",
-            log_dir=logs,
-            port=port,
-        ),
-        LoadSpec(prepared.image, f"/v1/models/{name}/predict"),
+        rectifier_spec(repo, name, prepared.image),
+        f"{name}-rectifier",
+        logs,
         mode,
         (16,),
         prepared.name,
