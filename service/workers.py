@@ -36,6 +36,8 @@ import time
 from multiprocessing.connection import wait
 from typing import Any
 
+import uvicorn
+
 from model.cpus import available_cpus
 from service.config import Settings
 from service.metrics import MULTIPROC_ENV
@@ -72,26 +74,25 @@ def serve_workers(settings: Settings, host: str, port: int) -> int:
     ]
     stopping = threading.Event()
 
-    def stop_all(signum: int, frame: Any) -> None:
-        if not stopping.is_set():
-            log.info("received signal %d: stopping %d workers", signum, len(workers))
+    def stop_all() -> None:
         stopping.set()
         for worker in workers:
             if worker.pid is not None and worker.exitcode is None:
                 os.kill(worker.pid, signal.SIGTERM)
 
-    signal.signal(signal.SIGTERM, stop_all)
-    signal.signal(signal.SIGINT, stop_all)
+    def on_signal(signum: int, frame: Any) -> None:
+        if not stopping.is_set():
+            log.info("received signal %d: stopping %d workers", signum, len(workers))
+        stop_all()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     status = 0
     try:
         for worker in workers:
             worker.start()
         log.info(
-            "serving on http://%s:%d with %d workers (pids %s)",
-            host,
-            sock.getsockname()[1],
-            len(workers),
-            ", ".join(str(w.pid) for w in workers),
+            "started %d workers (pids %s)", len(workers), ", ".join(str(w.pid) for w in workers)
         )
         running = list(workers)
         while running:
@@ -110,7 +111,7 @@ def serve_workers(settings: Settings, host: str, port: int) -> int:
                         worker.exitcode,
                     )
                     status = 1
-                    stop_all(signal.SIGTERM, None)
+                    stop_all()
     finally:
         sock.close()
         shutil.rmtree(metrics_dir, ignore_errors=True)
@@ -118,12 +119,11 @@ def serve_workers(settings: Settings, host: str, port: int) -> int:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.set_inheritable(True)
-    return sock
+    """The listening socket, bound as uvicorn binds it for its own workers (IPv6 included;
+    an address in use is logged and exits 1)."""
+    return uvicorn.Config(
+        "service.app:create_app", host=host, port=port, log_config=None
+    ).bind_socket()
 
 
 def _mark_dead(pid: int | None) -> None:

@@ -6,6 +6,7 @@ import concurrent.futures
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,7 +17,7 @@ import pytest
 from model import cpus
 from service.config import Settings
 from service.workers import per_worker_settings
-from tests.serverutil import REPO_ROOT, running_server
+from tests.serverutil import REPO_ROOT, model_info_pids, running_server
 from tests.service.conftest import encode, pattern
 
 WORKERS = 2
@@ -44,6 +45,23 @@ def test_zero_workers_is_refused_naming_the_flag(model_repo_dir):
     )  # fmt: skip
     assert result.returncode == 2
     assert "RECTIFIER_WORKERS" in result.stderr
+
+
+def test_a_port_in_use_is_refused_naming_the_reason(model_repo_dir):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        result = subprocess.run(
+            [sys.executable, "-m", "service", "serve", "--models", str(model_repo_dir),
+             "--port", str(taken.getsockname()[1]), "--workers", "2"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )  # fmt: skip
+    assert result.returncode != 0
+    assert "Address already in use" in result.stderr
+    assert "Traceback" not in result.stderr and "started" not in result.stderr
 
 
 def _metric(text: str, name: str) -> list[tuple[str, float]]:
@@ -74,15 +92,10 @@ def _cmdline(pid: int) -> str:
 
 
 def _serving_pids(server, timeout: float = 30.0) -> set[str]:
-    """The pids in ``rectifier_model_info``: the workers whose models are loaded."""
+    """The workers whose models are loaded, once both are (or ``timeout`` passed)."""
     deadline = time.monotonic() + timeout
     while True:
-        text = httpx.get(f"{server.url}/metrics", timeout=10.0).text
-        pids = {
-            re.search(r'pid="(\d+)"', labels).group(1)
-            for labels, _ in _metric(text, "rectifier_model_info")
-            if 'model="rgb"' in labels
-        }
+        pids = model_info_pids(httpx.get(f"{server.url}/metrics", timeout=10.0).text, "rgb")
         if len(pids) == WORKERS or time.monotonic() > deadline:
             return pids
         time.sleep(0.2)
