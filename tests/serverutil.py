@@ -15,6 +15,7 @@ process on exit: SIGTERM, then SIGKILL if it has not exited within ``stop_timeou
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -127,3 +128,15 @@ def running_server(
                 process.kill()
                 process.wait(5)
             Path(log_file.name).unlink(missing_ok=True)
+
+
+def model_info_pids(metrics_text: str, model: str) -> set[str]:
+    """The ``pid`` labels of ``rectifier_model_info`` for ``model``: under ``--workers``, the
+    workers whose copy of the model is loaded (one series per worker)."""
+    pids = set()
+    for line in metrics_text.splitlines():
+        if line.startswith("rectifier_model_info{"):
+            labels = dict(re.findall(r'(\w+)="([^"]*)"', line))
+            if labels.get("model") == model and "pid" in labels:
+                pids.add(labels["pid"])
+    return pids

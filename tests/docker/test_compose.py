@@ -27,7 +27,7 @@ import pytest
 
 from tests.docker import harness
 from tests.docker.conftest import REPORT
-from tests.serverutil import free_port
+from tests.serverutil import free_port, model_info_pids
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 
@@ -326,11 +326,7 @@ def test_two_workers_serve_in_the_read_only_container(project: Path, serve_image
         while True:
             with urllib.request.urlopen(f"{base_url}/metrics", timeout=10) as response:
                 text = response.read().decode()
-            pids = {
-                line.split('pid="', 1)[1].split('"', 1)[0]
-                for line in text.splitlines()
-                if line.startswith("rectifier_model_info{")
-            }
+            pids = model_info_pids(text, model_name())
             if len(pids) == 2 or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
