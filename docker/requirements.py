@@ -12,12 +12,25 @@ def requirements(pyproject: str, extras: list[str]) -> list[str]:
     with open(pyproject, "rb") as file:
         project = tomllib.load(file)["project"]
     optional = project.get("optional-dependencies", {})
+    lines = list(project.get("dependencies", []))
+    for item in expand(project["name"], optional, extras):
+        if item not in lines:
+            lines.append(item)
+    return lines
+
+
+def expand(name: str, optional: dict[str, list[str]], extras: list[str]) -> list[str]:
+    """The requirements of ``extras``, with the project's own extras (``name[api]``) inlined."""
     unknown = sorted(set(extras) - set(optional))
     if unknown:
         raise SystemExit(f"unknown extras {unknown}; pyproject.toml has {sorted(optional)}")
-    lines = list(project.get("dependencies", []))
+    lines: list[str] = []
     for extra in extras:
-        lines += [item for item in optional[extra] if item not in lines]
+        for item in optional[extra]:
+            if item.startswith(f"{name}["):
+                lines += expand(name, optional, item[len(name) + 1 : -1].split(","))
+            else:
+                lines.append(item)
     return lines
 
 
