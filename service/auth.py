@@ -9,6 +9,7 @@ import hmac
 
 from fastapi import Request
 
+from service.deps import State
 from service.errors import APIError
 
 _CHALLENGE = 'Bearer realm="rectifier"'
@@ -23,9 +24,9 @@ def _matches(candidate: bytes, keys: list[bytes]) -> bool:
     return matched
 
 
-async def require_api_key(request: Request) -> None:
+async def require_api_key(request: Request, state: State) -> None:
     """FastAPI dependency: passes when no keys are configured or the bearer key matches."""
-    keys: list[bytes] = request.app.state.api_keys
+    keys = state.api_keys
     if not keys:
         return
     header = request.headers.get("authorization")

@@ -3,14 +3,14 @@
 ``APIError`` carries a code from ``ERROR_STATUS`` (the vocabulary clients and tests rely
 on); the handlers here also translate FastAPI's own 404, 405 and 422 and any unexpected
 exception (500 ``internal_error`` with the request id) into that shape. Routers under
-another protocol (the Open Inference Protocol's ``{"error": "..."}``) register their own
-renderer for their path prefix with ``register_error_renderer``.
+another protocol (the Open Inference Protocol's ``{"error": "..."}``) get their own
+renderer for their path prefix, passed to ``install_error_handlers``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -94,10 +94,7 @@ def request_id_of(request: Request) -> str | None:
     return getattr(request.state, "request_id", None)
 
 
-def render_error(request: Request, error: APIError) -> Response:
-    for prefix, renderer in getattr(request.app.state, "error_renderers", ()):
-        if request.url.path.startswith(prefix):
-            return renderer(request, error)
+def render_default(request: Request, error: APIError) -> Response:
     return JSONBytesResponse(
         error_body(error, request_id_of(request)),
         status_code=error.status_code,
@@ -105,19 +102,38 @@ def render_error(request: Request, error: APIError) -> Response:
     )
 
 
-def register_error_renderer(app: FastAPI, prefix: str, renderer: ErrorRenderer) -> None:
-    """Render errors of routes under ``prefix`` with ``renderer`` instead of the V1 shape."""
-    if not hasattr(app.state, "error_renderers"):
-        app.state.error_renderers = []
-    app.state.error_renderers.append((prefix, renderer))
+class ErrorRendering:
+    """Picks the renderer for a request's path: a protocol's, or the V1 shape."""
+
+    def __init__(self, renderers: Sequence[tuple[str, ErrorRenderer]]) -> None:
+        self._renderers = tuple(renderers)
+
+    def render(self, request: Request, error: APIError) -> Response:
+        for prefix, renderer in self._renderers:
+            if request.url.path.startswith(prefix):
+                return renderer(request, error)
+        return render_default(request, error)
+
+    async def api_error(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, APIError)
+        return self.render(request, exc)
+
+    async def http_error(self, request: Request, exc: Exception) -> Response:
+        return self.render(request, _from_http_error(request, exc))
+
+    async def validation_error(self, request: Request, exc: Exception) -> Response:
+        return self.render(request, _from_validation_error(exc))
+
+    async def unexpected_error(self, request: Request, exc: Exception) -> Response:
+        # This handler runs outside the request-id middleware: echo the id here.
+        return self.render(request, _internal_error(request, echo_request_id=True))
+
+    async def unexpected_error_inside(self, request: Request, exc: Exception) -> Response:
+        # Inside the app: the request-id middleware adds the header to this answer.
+        return self.render(request, _internal_error(request, echo_request_id=False))
 
 
-async def _api_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, APIError)
-    return render_error(request, exc)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
+def _from_http_error(request: Request, exc: Exception) -> APIError:
     assert isinstance(exc, StarletteHTTPException)
     headers = dict(exc.headers or {})
     if exc.status_code == 404:
@@ -135,10 +151,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         error = APIError(
             code.get(exc.status_code, "invalid_parameter"), str(exc.detail), headers=headers
         )
-    return render_error(request, error)
+    return error
 
 
-async def _validation_error(request: Request, exc: Exception) -> Response:
+def _from_validation_error(exc: Exception) -> APIError:
     assert isinstance(exc, RequestValidationError)
     problems = [
         {
@@ -148,31 +164,19 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         for err in exc.errors()
     ]
     names = ", ".join(".".join(p["location"][1:]) or p["location"][0] for p in problems)
-    error = APIError("invalid_parameter", f"invalid parameter: {names}", problems)
-    return render_error(request, error)
+    return APIError("invalid_parameter", f"invalid parameter: {names}", problems)
 
 
-def _internal_error(request: Request, *, echo_request_id: bool) -> Response:
+def _internal_error(request: Request, *, echo_request_id: bool) -> APIError:
     request_id = request_id_of(request)
     log.exception(
         "unhandled error in %s %s (request %s)", request.method, request.url.path, request_id
     )
-    error = APIError(
+    return APIError(
         "internal_error",
         f"internal error; quote request id {request_id} when reporting it",
         headers={"X-Request-ID": request_id} if request_id and echo_request_id else None,
     )
-    return render_error(request, error)
-
-
-async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # This handler runs outside the request-id middleware: echo the id here.
-    return _internal_error(request, echo_request_id=True)
-
-
-async def _unexpected_error_inside(request: Request, exc: Exception) -> Response:
-    # Inside the app: the request-id middleware adds the header to this answer.
-    return _internal_error(request, echo_request_id=False)
 
 
 async def _client_gone(request: Request, exc: Exception) -> Response:
@@ -194,15 +198,19 @@ _UNEXPECTED_BASES: tuple[type[Exception], ...] = (
 )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(APIError, _api_error)
+def install_error_handlers(
+    app: FastAPI, renderers: Sequence[tuple[str, ErrorRenderer]] = ()
+) -> None:
+    """Every error in one shape; routes under a ``renderers`` prefix in their protocol's."""
+    rendering = ErrorRendering(renderers)
+    app.add_exception_handler(APIError, rendering.api_error)
     app.add_exception_handler(ClientDisconnect, _client_gone)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, rendering.http_error)
+    app.add_exception_handler(RequestValidationError, rendering.validation_error)
     # A handler for ``Exception`` itself runs in Starlette's outermost middleware, which
     # re-raises after answering, so uvicorn logs the error again and closes the keep-alive
     # connection under the client's next request. Handlers for the common concrete bases
     # run inside the app instead: the 500 is answered and the connection stays usable.
     for base in _UNEXPECTED_BASES:
-        app.add_exception_handler(base, _unexpected_error_inside)
-    app.add_exception_handler(Exception, _unexpected_error)
+        app.add_exception_handler(base, rendering.unexpected_error_inside)
+    app.add_exception_handler(Exception, rendering.unexpected_error)

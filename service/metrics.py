@@ -38,7 +38,6 @@ LATENCY_BUCKETS = (
     2.5, 5.0, 10.0,
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
-PHASES = ("decode", "preprocess", "queue", "inference", "total")
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 

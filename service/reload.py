@@ -1,4 +1,5 @@
-"""``POST /v1/models/{name}/reload``: load a model's versions afresh, without a restart.
+"""Hot reload: load a model's versions afresh, without a restart (``POST
+/v1/models/{name}/reload``, in ``service.routers.reload``).
 
 The versions found under ``<models>/<name>/`` are loaded into new sessions and warmed up
 (``ModelRepository.load_one``) while the old ones keep serving. Only when every version
@@ -20,27 +21,12 @@ import logging
 import time
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from pydantic import BaseModel, Field
-
-from service.auth import require_api_key
 from service.errors import APIError
 from service.repository import ModelFailure, ModelRepository, ServedModel, discover
-from service.routers.predict import ensure_ready
-from service.schemas import ErrorResponse
 
 log = logging.getLogger(__name__)
 
 RETIRE_MARGIN_S = 5.0
-
-router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
-
-
-class ReloadResponse(BaseModel):
-    model: str
-    versions: list[int] = Field(description="The versions now serving, newest first.")
-    previous_versions: list[int] = Field(description="The versions served before the reload.")
-    load_seconds: float = Field(description="Time to load and warm up the new sessions.")
 
 
 class ModelReloader:
@@ -85,11 +71,7 @@ class ModelReloader:
                         "serving": sorted(previous),
                     },
                 )
-            with self.repository._lock:
-                self.repository.models[name] = {model.version: model for model in loaded}
-                self.repository.failures[:] = [
-                    f for f in self.repository.failures if f.name != name
-                ]
+            self.repository.replace_versions(name, loaded)
             self._retire(list(previous.values()))
             seconds = time.perf_counter() - started
             versions = sorted((m.version for m in loaded), reverse=True)
@@ -134,36 +116,3 @@ class ModelReloader:
 def _stop(models: list[ServedModel], timeout: float) -> None:
     for model in models:
         model.batcher.stop(timeout)
-
-
-def reloader_for(request: Request) -> ModelReloader:
-    """The app's reloader, made on first use (the repository exists only after start-up)."""
-    state = request.app.state
-    repository = ensure_ready(request)
-    reloader: ModelReloader | None = getattr(state, "reloader", None)
-    if reloader is None or reloader.repository is not repository:
-        settings = state.settings
-        reloader = ModelReloader(repository, settings.body_timeout_s + RETIRE_MARGIN_S)
-        state.reloader = reloader
-    return reloader
-
-
-@router.post(
-    "/models/{name}/reload",
-    response_model=ReloadResponse,
-    responses={status: {"model": ErrorResponse} for status in (401, 404, 409, 422, 503)},
-    summary="Load a model's versions afresh; the old ones serve until the new ones are warm",
-)
-async def reload_model(request: Request, name: str) -> dict[str, Any]:
-    if request.app.state.draining:
-        raise APIError("not_ready", "the server is shutting down", headers={"Retry-After": "1"})
-    workers = request.app.state.settings.workers
-    if workers > 1:
-        # The request reaches one worker; the others would go on serving the old versions.
-        raise APIError(
-            "reload_unavailable",
-            f"hot reload needs a single server process and this server runs {workers} "
-            "workers; restart it to serve the new versions",
-            {"workers": workers},
-        )
-    return await reloader_for(request).reload(name)

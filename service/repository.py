@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 MODEL_FILE = "model.onnx"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
-RepositoryState = Literal["loading", "ready", "stopping", "failed"]
+RepositoryState = Literal["loading", "ready", "failed"]
 
 
 class LatencyWindow:
@@ -151,12 +151,15 @@ class ModelRepository:
 
     # -- loading -----------------------------------------------------------------------
 
-    def load_all(self, loop: asyncio.AbstractEventLoop) -> None:
+    def load_all(
+        self, loop: asyncio.AbstractEventLoop, should_stop: Callable[[], bool] = lambda: False
+    ) -> None:
+        """Load every model found; ``should_stop`` (the server is shutting down) ends it early."""
         sources = discover(self.root)
         if not sources:
             log.warning("no models under %s (expected <name>/<version>/%s)", self.root, MODEL_FILE)
         for name, version, path in sources:
-            if self.state == "stopping":
+            if should_stop():
                 return
             try:
                 model = self.load_one(name, version, path, loop)
@@ -242,6 +245,13 @@ class ModelRepository:
             batch = np.zeros((rows, *card.input_shape), dtype=np.float32)
             session.run(outputs, {card.input_name: batch})
 
+    def replace_versions(self, name: str, models: list[ServedModel]) -> None:
+        """Serve ``models`` as every version of ``name`` from now on, in one swap (hot
+        reload); the name's old load failures are forgotten."""
+        with self._lock:
+            self.models[name] = {model.version: model for model in models}
+            self.failures[:] = [f for f in self.failures if f.name != name]
+
     # -- lookup ------------------------------------------------------------------------
 
     def get(self, name: str, version: int | None = None) -> ServedModel:
@@ -302,7 +312,6 @@ class ModelRepository:
 
     def close(self, timeout: float = 30.0) -> None:
         """Finish queued work, stop the batchers and drop the sessions."""
-        self.state = "stopping"
         for model in self.served():
             model.batcher.stop(timeout)
         with self._lock:

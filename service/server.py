@@ -14,21 +14,22 @@ from typing import Any
 import uvicorn
 
 from service.config import Settings
+from service.state import ServiceState, state_of
 
 
 class RectifierServer(uvicorn.Server):
     """uvicorn's server, with readiness off at the first SIGTERM/SIGINT, an optional delay
     before the listener closes, and exit status 0 after a graceful stop."""
 
-    def __init__(self, config: Any, state: Any, shutdown_delay_s: float = 0.0) -> None:
+    def __init__(self, config: Any, state: ServiceState, shutdown_delay_s: float = 0.0) -> None:
         super().__init__(config)
-        self.app_state = state
+        self.service_state = state
         self.shutdown_delay_s = shutdown_delay_s
         self.fatal_error: str | None = None
         self._delay_timer: threading.Timer | None = None
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        self.app_state.draining = True
+        self.service_state.draining = True
         if self.shutdown_delay_s > 0 and self._delay_timer is None:
             self._delay_timer = threading.Timer(self.shutdown_delay_s, self._stop)
             self._delay_timer.daemon = True
@@ -66,6 +67,7 @@ def build_server(settings: Settings, host: str, port: int) -> RectifierServer:
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
-    server = RectifierServer(config, app.state, settings.shutdown_delay_s)
-    app.state.on_fatal = server.fail
+    state = state_of(app)
+    server = RectifierServer(config, state, settings.shutdown_delay_s)
+    state.on_fatal = server.fail
     return server

@@ -5,12 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.routers import models, predict, probes
+from service.routers import reload as model_reload
+from service.v2.routes import router as v2_router
 
 
 def api_routers() -> list[APIRouter]:
     """Probes, the model list, the image API, hot reload and the Open Inference Protocol."""
-    # Both import service.routers.predict, so they are imported here rather than at the top.
-    from service.reload import router as reload_router
-    from service.v2.routes import router as v2_router
-
-    return [probes.router, models.router, predict.router, reload_router, v2_router]
+    return [probes.router, models.router, predict.router, model_reload.router, v2_router]

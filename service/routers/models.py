@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends, Path, Request
+from fastapi import APIRouter, Depends, Path
 
 from service.auth import require_api_key
+from service.deps import State
 from service.repository import ModelRepository, ServedModel
-from service.routers.predict import ensure_ready
 from service.schemas import ErrorResponse, ModelInfo, ModelList, ModelVersionInfo
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
@@ -52,8 +52,8 @@ def model_info(repository: ModelRepository, name: str) -> dict[str, Any]:
 
 
 @router.get("/models", response_model=ModelList, responses=_ERRORS, summary="List the models")
-async def list_models(request: Request) -> dict[str, Any]:
-    repository = ensure_ready(request)
+async def list_models(state: State) -> dict[str, Any]:
+    repository = state.ready_repository()
     return {
         "models": [model_info(repository, name) for name in sorted(repository.models)],
         "failed": [
@@ -63,8 +63,8 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 
 @router.get("/models/{name}", response_model=ModelInfo, responses=_ERRORS, summary="One model")
-async def get_model(request: Request, name: str) -> dict[str, Any]:
-    return model_info(ensure_ready(request), name)
+async def get_model(state: State, name: str) -> dict[str, Any]:
+    return model_info(state.ready_repository(), name)
 
 
 @router.get(
@@ -73,7 +73,5 @@ async def get_model(request: Request, name: str) -> dict[str, Any]:
     responses=_ERRORS,
     summary="One version of a model",
 )
-async def get_model_version(
-    request: Request, name: str, version: int = Path(ge=1)
-) -> dict[str, Any]:
-    return version_info(ensure_ready(request).get(name, version))
+async def get_model_version(state: State, name: str, version: int = Path(ge=1)) -> dict[str, Any]:
+    return version_info(state.ready_repository().get(name, version))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from starlette.responses import Response
 
+from service.deps import State
 from service.errors import APIError, JSONBytesResponse
 from service.metrics import CONTENT_TYPE
 from service.schemas import ErrorResponse, ReadinessResponse
@@ -25,8 +26,7 @@ async def livez() -> dict[str, str]:
     responses={503: {"model": ErrorResponse}},
     summary="Every model loaded and warmed (503 while loading and while shutting down)",
 )
-async def readyz(request: Request) -> Response:
-    state = request.app.state
+async def readyz(state: State) -> Response:
     repository = state.repository
     details: dict[str, Any] = (
         repository.readiness() if repository is not None else {"state": "starting"}
@@ -45,5 +45,5 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request) -> Response:
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+async def metrics(state: State) -> Response:
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE)

@@ -20,5 +20,7 @@ class V2Error(Exception):
         self.status = status
         self.headers = dict(headers or {})
 
-    def body(self) -> dict[str, str]:
-        return {"error": self.message}
+    @property
+    def status_code(self) -> int:
+        """The status, under the name the shared inference path records (``APIError``'s)."""
+        return self.status

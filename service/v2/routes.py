@@ -3,25 +3,23 @@
 Thin glue around the codec: models come from the service's repository, inference runs in
 ``service.v2.infer``, and every failure is answered in V2's shape, ``{"error": "..."}``:
 codec errors by the handlers, the service's own errors (unknown model, queue full,
-undecodable image, missing API key, unknown route) by an error renderer this router
-registers for ``/v2`` when the app starts.
+undecodable image, missing API key, unknown route) by ``render_api_error``, which
+``create_app`` installs for paths under ``PREFIX``.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from starlette.responses import JSONResponse, Response
 
 from service.auth import require_api_key
-from service.errors import APIError, register_error_renderer
+from service.deps import State
+from service.errors import APIError
 from service.repository import ModelRepository, ServedModel
-from service.routers.predict import ensure_ready
 from service.v2.infer import infer, v2_error_response
 from service.v2.metadata import model_metadata, server_metadata
 from service.v2.schemas import (
@@ -51,13 +49,6 @@ def render_api_error(request: Request, error: APIError) -> Response:
     parameter is a 400 there."""
     status = 400 if error.status_code == 422 else error.status_code
     return v2_error_response(status, error.message, error.headers)
-
-
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    # FastAPI runs a router's lifespan inside the app's, before the first request.
-    register_error_renderer(app, PREFIX, render_api_error)
-    yield
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -97,7 +88,7 @@ _INFER_DOC: dict[str, Any] = {
     },
 }
 
-router = APIRouter(prefix=PREFIX, tags=["v2"], lifespan=_lifespan)
+router = APIRouter(prefix=PREFIX, tags=["v2"])
 _protected = [Depends(require_api_key)]
 
 
@@ -116,9 +107,9 @@ async def live() -> Response:
     summary="V2 readiness: models loaded and warmed",
     **_documented(ReadyResponse),
 )
-async def ready(request: Request) -> Response:
-    repository = ensure_ready(request)
-    if request.app.state.draining:
+async def ready(state: State) -> Response:
+    repository = state.ready_repository()
+    if state.draining:
         return v2_error_response(503, "the server is shutting down")
     if not repository.ready:
         return v2_error_response(503, f"no model could be loaded from {repository.root}")
@@ -138,22 +129,18 @@ def resolve(repository: ModelRepository, name: str, version: str | None) -> Serv
     return repository.get(name, int(version))
 
 
-def _metadata(request: Request, name: str, version: str | None) -> Response:
-    repository = ensure_ready(request)
+def _metadata(state: State, name: str, version: str | None) -> Response:
+    repository = state.ready_repository()
     model = resolve(repository, name, version)
     signature = ModelSignature.from_card(model.card)
     return V2JSONResponse(model_metadata(name, sorted(repository.models[name]), signature))
 
 
-def _model_ready(request: Request, name: str, version: str | None) -> Response:
-    model = resolve(ensure_ready(request), name, version)
-    if request.app.state.draining:
+def _model_ready(state: State, name: str, version: str | None) -> Response:
+    model = resolve(state.ready_repository(), name, version)
+    if state.draining:
         return v2_error_response(503, "the server is shutting down")
     return V2JSONResponse({"name": model.name, "version": str(model.version), "ready": True})
-
-
-def _infer_model(request: Request, name: str, version: str | None) -> ServedModel:
-    return resolve(ensure_ready(request), name, version)
 
 
 @router.get(
@@ -162,8 +149,8 @@ def _infer_model(request: Request, name: str, version: str | None) -> ServedMode
     dependencies=_protected,
     **_documented(ModelMetadataResponse),
 )
-async def get_model_metadata(request: Request, name: str) -> Response:
-    return _metadata(request, name, None)
+async def get_model_metadata(state: State, name: str) -> Response:
+    return _metadata(state, name, None)
 
 
 @router.get(
@@ -172,14 +159,14 @@ async def get_model_metadata(request: Request, name: str) -> Response:
     dependencies=_protected,
     **_documented(ModelMetadataResponse),
 )
-async def get_model_version_metadata(request: Request, name: str, version: str) -> Response:
-    return _metadata(request, name, version)
+async def get_model_version_metadata(state: State, name: str, version: str) -> Response:
+    return _metadata(state, name, version)
 
 
 # Readiness stays open, like /readyz, so platform probes work when API keys are set.
 @router.get("/models/{name}/ready", summary="V2 model readiness", **_documented(ModelReadyResponse))
-async def model_ready(request: Request, name: str) -> Response:
-    return _model_ready(request, name, None)
+async def model_ready(state: State, name: str) -> Response:
+    return _model_ready(state, name, None)
 
 
 @router.get(
@@ -187,8 +174,8 @@ async def model_ready(request: Request, name: str) -> Response:
     summary="V2 readiness of one model version",
     **_documented(ModelReadyResponse),
 )
-async def model_version_ready(request: Request, name: str, version: str) -> Response:
-    return _model_ready(request, name, version)
+async def model_version_ready(state: State, name: str, version: str) -> Response:
+    return _model_ready(state, name, version)
 
 
 @router.post(
@@ -197,8 +184,8 @@ async def model_version_ready(request: Request, name: str, version: str) -> Resp
     dependencies=_protected,
     **_INFER_DOC,
 )
-async def infer_model(request: Request, name: str) -> Response:
-    return await infer(request, _infer_model(request, name, None))
+async def infer_model(request: Request, state: State, name: str) -> Response:
+    return await infer(request, state, resolve(state.ready_repository(), name, None))
 
 
 @router.post(
@@ -207,5 +194,5 @@ async def infer_model(request: Request, name: str) -> Response:
     dependencies=_protected,
     **_INFER_DOC,
 )
-async def infer_model_version(request: Request, name: str, version: str) -> Response:
-    return await infer(request, _infer_model(request, name, version))
+async def infer_model_version(request: Request, state: State, name: str, version: str) -> Response:
+    return await infer(request, state, resolve(state.ready_repository(), name, version))

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model.card import ModelCard
+from service.inputs import EncodedImages, ModelInput, TensorBatch
 from service.v2.errors import V2Error
 from service.v2.request import InferRequest, RequestInput
 from service.v2.tensors import (
@@ -48,24 +49,6 @@ class ModelSignature:
     @property
     def input_names(self) -> tuple[str, str]:
         return (self.input_name, ENCODED_IMAGE_INPUT)
-
-
-@dataclass(frozen=True)
-class TensorBatch:
-    """Preprocessed images: float32 NCHW, finite, aligned; may be a read-only view on the
-    request body."""
-
-    array: np.ndarray
-
-
-@dataclass(frozen=True)
-class EncodedImages:
-    """Encoded image files, one per batch entry, to decode and preprocess with the card."""
-
-    images: tuple[bytes, ...]
-
-
-ModelInput = TensorBatch | EncodedImages
 
 
 def read_model_input(

@@ -10,11 +10,12 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.config import Settings
+from service.state import state_of
 
 
 def wait_loaded(client: TestClient) -> None:
     deadline = time.monotonic() + 30
-    while client.app.state.repository.state == "loading":  # type: ignore[attr-defined]
+    while state_of(client.app).repository.state == "loading":  # type: ignore[union-attr,arg-type]
         assert time.monotonic() < deadline
         time.sleep(0.02)
 
@@ -97,9 +98,9 @@ def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
 
     original = repository.ModelRepository.load_all
 
-    def slow_load(self, loop):
+    def slow_load(self, loop, should_stop):
         time.sleep(0.5)
-        original(self, loop)
+        original(self, loop, should_stop)
 
     monkeypatch.setattr(repository.ModelRepository, "load_all", slow_load)
     with TestClient(create_app(Settings(models_dir=model_repo_dir))) as client:
@@ -125,7 +126,7 @@ def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypat
     monkeypatch.setattr(repository, "create_session", broken)
     app = create_app(Settings(models_dir=model_repo_dir))
     reasons: list[str] = []
-    app.state.on_fatal = reasons.append
+    state_of(app).on_fatal = reasons.append
     with TestClient(app) as client:
         wait_loaded(client)
         ready = client.get("/readyz")
