@@ -88,6 +88,9 @@ class ModelFailure:
     path: Path
     reason: str
 
+    def __str__(self) -> str:
+        return f"model {self.name} version {self.version} not served: {self.reason}"
+
 
 def discover(root: Path) -> list[tuple[str, int, Path]]:
     """(name, version, path) of every ``<name>/<version>/model.onnx`` under ``root``."""
@@ -169,9 +172,9 @@ class ModelRepository:
                 log.error("start-up failed: %s", exc)
                 return
             except Exception as exc:
-                reason = str(exc) or type(exc).__name__
-                log.error("model %s version %d not served: %s", name, version, reason)
-                self.failures.append(ModelFailure(name, version, path, reason))
+                failure = ModelFailure(name, version, path, str(exc) or type(exc).__name__)
+                log.error("%s", failure)
+                self.failures.append(failure)
                 continue
             with self._lock:
                 self.models.setdefault(name, {})[version] = model
@@ -297,6 +300,17 @@ class ModelRepository:
     @property
     def ready(self) -> bool:
         return self.state == "ready" and bool(self.models)
+
+    def not_ready_reason(self) -> str:
+        """Why the repository does not serve (the ``/readyz`` message; the Ray engine's
+        deploy error). Meaningful while ``ready`` is false."""
+        if self.state == "ready":
+            return f"no model could be loaded from {self.root}"
+        if self.state == "failed":
+            return f"start-up failed: {self.fatal_error}"
+        if self.state == "stopping":
+            return "the server is shutting down"
+        return "models are still loading"
 
     def readiness(self) -> dict[str, Any]:
         return {

@@ -34,12 +34,7 @@ async def readyz(state: State) -> Response:
     if state.draining:
         raise APIError("not_ready", "the server is shutting down", details)
     if repository is None or not repository.ready:
-        if repository is not None and repository.state == "ready":
-            reason = f"no model could be loaded from {repository.root}"
-        elif repository is not None and repository.state == "failed":
-            reason = f"start-up failed: {repository.fatal_error}"
-        else:
-            reason = "models are still loading"
+        reason = "models are still loading" if repository is None else repository.not_ready_reason()
         raise APIError("not_ready", reason, details, headers={"Retry-After": "1"})
     return JSONBytesResponse({"status": "ready", **details})
 
