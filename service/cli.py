@@ -7,8 +7,15 @@ provider stops here with a clear message, before any port is opened.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from service.config import Settings
+
+
+ENGINES = ("uvicorn", "ray")
 
 
 def register(app: typer.Typer) -> None:
@@ -40,6 +47,27 @@ def serve(
         "--workers",
         help="Server processes sharing the port, each with a share of the cores [1].",
     ),
+    engine: str = typer.Option(
+        "uvicorn", "--engine", help="uvicorn (this machine) or ray (Ray Serve replicas)."
+    ),
+    replicas: int | None = typer.Option(
+        None, "--replicas", min=1, help="--engine ray: replicas of the whole service [1]."
+    ),
+    autoscale: str | None = typer.Option(
+        None, "--autoscale", help="--engine ray: MIN:MAX replicas, scaled by Ray on load."
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", help="--engine ray: a cluster address, or auto [a local Ray]."
+    ),
+    replica_cpus: float = typer.Option(
+        1.0, "--replica-cpus", min=0.0, help="--engine ray: CPUs each replica reserves."
+    ),
+    replica_gpus: float | None = typer.Option(
+        None,
+        "--replica-gpus",
+        min=0.0,
+        help="--engine ray: GPUs each replica reserves [1 with a CUDA/TensorRT device, else 0].",
+    ),
 ) -> None:
     """Serve every model under --models over HTTP."""
     from service.config import SettingsError, load_settings
@@ -63,7 +91,25 @@ def serve(
     except (SettingsError, ProviderError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if engine not in ENGINES:
+        raise typer.BadParameter(
+            f"{engine!r} is not an engine; choose {' or '.join(ENGINES)}", param_hint="--engine"
+        )
     configure_logging(settings.log_level, settings.log_format)
+    if engine == "ray":
+        raise typer.Exit(
+            _serve_on_ray(
+                settings, host, port, replicas, autoscale, ray_address, replica_cpus, replica_gpus
+            )
+        )
+    for flag, value in (
+        ("--replicas", replicas),
+        ("--autoscale", autoscale),
+        ("--ray-address", ray_address),
+        ("--replica-gpus", replica_gpus),
+    ):
+        if value is not None:
+            raise typer.BadParameter("applies to --engine ray only", param_hint=flag)
     if settings.workers > 1:
         from service.workers import serve_workers
 
@@ -76,3 +122,38 @@ def serve(
     if server.fatal_error:
         typer.echo(f"error: {server.fatal_error}", err=True)
         raise typer.Exit(1)
+
+
+def _serve_on_ray(
+    settings: Settings,
+    host: str,
+    port: int,
+    replicas: int | None,
+    autoscale: str | None,
+    address: str | None,
+    replica_cpus: float,
+    replica_gpus: float | None,
+) -> int:
+    """``--engine ray``: the flags checked first, then the deploy (service.ray_serve)."""
+    if replicas is not None and autoscale is not None:
+        raise typer.BadParameter(
+            "give --replicas or --autoscale, not both", param_hint="--autoscale"
+        )
+    try:
+        from service import ray_serve
+    except ImportError as exc:
+        typer.echo(
+            f"error: --engine ray needs Ray Serve ({exc}); pip install 'rectifier[serve,ray]'",
+            err=True,
+        )
+        return 2
+    try:
+        bounds = ray_serve.parse_autoscale(autoscale) if autoscale is not None else None
+        scaling = ray_serve.Scaling(replicas or 1, bounds, replica_cpus, replica_gpus)
+        return ray_serve.serve_on_ray(settings, scaling, host, port, address)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        return 2
+    except ray_serve.ReplicaStartError as exc:
+        typer.echo(f"error: the Ray Serve deploy failed: {exc}", err=True)
+        return 1
