@@ -224,13 +224,22 @@ def serve_on_ray(
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
+        # Serve's HTTP address belongs to the cluster: the first start sets it for good.
+        serve_was_running = bool(serve.status().proxies)
         serve.start(http_options={"host": host, "port": port})
         try:
             serve.run(application, name=APP_NAME, route_prefix="/")
         except RuntimeError as exc:
+            reason = deploy_failure(str(exc))
             serve.delete(APP_NAME)  # no failed application left behind on a shared cluster
-            raise ReplicaStartError(deploy_failure(str(exc))) from exc
-        log.info("ready: %s on Ray Serve at http://%s:%d", describe(scaling), host, port)
+            raise ReplicaStartError(reason) from exc
+        where = (
+            "the cluster's Serve proxies (Serve was already running there: "
+            "--host and --port did not apply)"
+            if serve_was_running
+            else f"http://{host}:{port}"
+        )
+        log.info("ready: %s on Ray Serve at %s", describe(scaling), where)
         stop.wait()
         log.info("stopping: removing the %s application", APP_NAME)
         serve.delete(APP_NAME)
@@ -248,9 +257,13 @@ def describe(scaling: Scaling) -> str:
 
 
 def deploy_failure(message: str) -> str:
-    """The replica's own error out of Ray's DEPLOY_FAILED message (which wraps it in a
-    traceback), or Ray's message when it holds none."""
+    """Why the deploy failed: the replica's own error, out of the status of the deployment
+    (Ray wraps it in a traceback there; the application's message only names the
+    deployment), or Ray's message when no replica raised one."""
     marker = f"{ReplicaStartError.__name__}: "
-    if marker not in message:
-        return message
-    return message.rsplit(marker, 1)[1].strip().splitlines()[0]
+    status = serve.status().applications.get(APP_NAME)
+    details = [d.message for d in status.deployments.values()] if status is not None else []
+    for detail in [*details, message]:
+        if marker in detail:
+            return detail.rsplit(marker, 1)[1].strip().splitlines()[0]
+    return message

@@ -93,12 +93,14 @@ def running_server(
     wait_ready: bool = True,
     ready_timeout: float = 60.0,
     stop_timeout: float = 30.0,
+    port: int | None = None,
 ) -> Iterator[RunningServer]:
-    """Run ``python -m service serve --models MODELS_DIR`` on a free port while in the block.
+    """Run ``python -m service serve --models MODELS_DIR`` on ``port`` (default: a free one)
+    while in the block.
 
     ``env`` adds ``RECTIFIER_*`` (or other) variables; ``args`` adds CLI flags.
     """
-    port = free_port()
+    port = port or free_port()
     environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     environment["PYTHONPATH"] = os.pathsep.join(
         filter(None, [str(REPO_ROOT), environment.get("PYTHONPATH")])
