@@ -33,6 +33,7 @@ from starlette.types import Receive, Scope, Send
 
 from service.app import create_app
 from service.config import PROVIDER_ALIASES, Settings, load_settings
+from service.state import state_of
 
 log = logging.getLogger(__name__)
 
@@ -116,7 +117,8 @@ class LifespanEntered:
 async def wait_until_served(app: FastAPI, poll_s: float = 0.05) -> None:
     """Return once the app's models are loaded and warmed; raise ReplicaStartError when
     loading ended with nothing to serve (or a fatal provider error)."""
-    repository = app.state.repository
+    repository = state_of(app).repository
+    assert repository is not None  # the lifespan made it before the app was handed back
     while repository.state == "loading":
         await asyncio.sleep(poll_s)
     if not repository.ready:
@@ -147,9 +149,11 @@ class RectifierReplica:
 
     def check_health(self) -> None:
         """Ray's periodic health check: an app that stopped serving gets replaced."""
-        repository = self._app.state.repository if self._app is not None else None
-        if repository is not None and not repository.ready and repository.state != "stopping":
-            raise ReplicaStartError(repository.not_ready_reason())
+        if self._app is None:
+            return
+        state = state_of(self._app)
+        if state.repository is not None and not state.repository.ready and not state.draining:
+            raise ReplicaStartError(state.repository.not_ready_reason())
 
 
 REPLICA_DEPLOYMENT = serve.deployment(name="RectifierReplica")(serve.ingress()(RectifierReplica))

@@ -308,8 +308,6 @@ class ModelRepository:
             return f"no model could be loaded from {self.root}"
         if self.state == "failed":
             return f"start-up failed: {self.fatal_error}"
-        if self.state == "stopping":
-            return "the server is shutting down"
         return "models are still loading"
 
     def readiness(self) -> dict[str, Any]:
