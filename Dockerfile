@@ -50,10 +50,10 @@ WORKDIR /src
 FROM python AS requirements
 COPY docker/requirements.py pyproject.toml /src/
 RUN cd /src \
-    && python3 requirements.py pyproject.toml serve > serve.txt \
-    && python3 requirements.py pyproject.toml gpu > gpu.txt \
+    && python3 requirements.py pyproject.toml serve dicom > serve.txt \
+    && python3 requirements.py pyproject.toml gpu dicom > gpu.txt \
     && echo "onnxruntime-gpu[cuda,cudnn]" >> gpu.txt \
-    && python3 requirements.py pyproject.toml train > train.txt
+    && python3 requirements.py pyproject.toml train dicom > train.txt
 
 # ---------------------------------------------------------------------------------------
 # What both serving images share: the port, the healthcheck and the command.
@@ -74,6 +74,7 @@ COPY --from=requirements /src/gpu.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/decoding/ model/decoding/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel \
@@ -123,6 +124,7 @@ COPY --from=requirements /src/serve.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/decoding/ model/decoding/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel

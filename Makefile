@@ -16,12 +16,12 @@ $(BIN)/python:
 
 # Everything: serving, training, and the test tools.
 $(VENV)/.installed-all: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[serve,train,ray,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,dicom,train,ray,dev]'
 	touch $@
 
 # Serving only: no torch, so `make serve` is quick on a fresh machine.
 $(VENV)/.installed-serve: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[serve]'
+	$(BIN)/pip install --quiet -e '.[serve,dicom]'
 	touch $@
 
 lint: $(VENV)/.installed-all

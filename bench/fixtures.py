@@ -100,8 +100,8 @@ def image_set(dataset: Any, spec: Preprocessing, calibration: int, holdout: int)
 def prepare_model(
     name: str, workdir: Path, dataset: Any, *, int8: bool, calibration: int, holdout: int
 ) -> PreparedModel:
+    from model.decoding import load_and_preprocess
     from model.export import export_checkpoint
-    from model.preprocess import load_and_preprocess
     from model.quantize import reduce_precision
 
     _, resize, crop = MODELS[name]

@@ -29,12 +29,36 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class Window(_Strict):
+    """A fixed VOI window in modality units (Hounsfield units for CT): DICOM's linear
+    Window Center/Width, mapping ``center - width/2 .. center + width/2`` to black..white."""
+
+    center: float
+    width: float = Field(ge=1)
+
+
+class DicomPolicy(_Strict):
+    """How DICOM pixels become display values (docs/medical-imaging.md).
+
+    ``window`` set: that window, whatever the file says (the model was trained with it).
+    Unset: the file's VOI LUT, else its first Window Center/Width, else the image's own
+    range (padding excluded). The modality LUT, MONOCHROME1 inversion and Pixel Padding
+    Value masking always apply.
+    """
+
+    window: Window | None = None
+
+
 class Preprocessing(_Strict):
     """Deterministic evaluation preprocessing, applied identically in training and serving.
 
     The image is converted to ``color_mode`` (alpha composited on white), its shorter side
     resized to ``resize_size`` with ``interpolation``, centre-cropped to ``crop_size`` square,
     scaled to [0, 1] and normalised with ``mean``/``std`` per channel.
+
+    ``frame`` picks one frame of a multi-frame input (TIFF page, GIF/WebP frame, DICOM
+    frame, counted from 0); unset, a multi-frame input is refused. ``dicom`` is the DICOM
+    display policy the model was trained with.
     """
 
     color_mode: ColorMode
@@ -43,6 +67,8 @@ class Preprocessing(_Strict):
     interpolation: Interpolation = "bilinear"
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    frame: int | None = Field(default=None, ge=0)
+    dicom: DicomPolicy = Field(default_factory=DicomPolicy)
 
     @model_validator(mode="after")
     def _check(self) -> Preprocessing:

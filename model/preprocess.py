@@ -2,7 +2,12 @@
 
 PIL and NumPy only (no torch), so the service image can import it. Training evaluates
 through exactly these functions, which is what makes train/serve parity hold by
-construction: an image file gives the same tensor in both places.
+construction: an image file gives the same tensor in both places (bytes become an image
+in ``model.decoding``, also shared).
+
+Grayscale wider than 8 bits (16-bit PNG/TIFF, DICOM's display values) stays float (PIL
+mode ``F`` on a 0..255 scale) through resizing and cropping, so it is never rounded to 8
+bits on the way to the model.
 """
 
 from __future__ import annotations
@@ -33,9 +38,14 @@ def prepare_decode(image: Image.Image, spec: Preprocessing) -> None:
 
 
 def to_color_mode(image: Image.Image, color_mode: str) -> Image.Image:
-    """Convert any PIL mode to ``L`` or ``RGB``; transparency is composited on white."""
+    """Convert any PIL mode to 8-bit ``L`` or ``RGB``; transparency is composited on white.
+
+    For training augmentation, which works on 8-bit images; evaluation and serving keep
+    wide grayscale precise (``to_model_mode``).
+    """
     if image.mode in _WIDE_MODES:
-        image = _wide_to_l(image)
+        image = _wide_to_float(image)
+        image = Image.fromarray(np.rint(np.asarray(image)).astype(np.uint8), mode="L")
     if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     ):
@@ -47,11 +57,19 @@ def to_color_mode(image: Image.Image, color_mode: str) -> Image.Image:
     return image
 
 
-def _wide_to_l(image: Image.Image) -> Image.Image:
-    pixels = np.asarray(image, dtype=np.float64)
+def to_model_mode(image: Image.Image, color_mode: str) -> Image.Image:
+    """``to_color_mode``, except that wide grayscale becomes mode ``F`` (0..255), unrounded;
+    ``normalize_into`` repeats it over the channels of an RGB model."""
+    if image.mode in _WIDE_MODES:
+        return _wide_to_float(image)
+    return to_color_mode(image, color_mode)
+
+
+def _wide_to_float(image: Image.Image) -> Image.Image:
+    pixels = np.asarray(image, dtype=np.float32)
     if image.mode != "F":  # integer images: 16-bit range (PNG and TIFF store 16 bits)
-        pixels = pixels / 257.0
-    return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8), mode="L")
+        pixels = pixels * np.float32(1.0 / 257.0)
+    return Image.fromarray(np.clip(pixels, 0.0, 255.0), mode="F")
 
 
 def resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
@@ -77,10 +95,11 @@ def normalize_into(image: Image.Image, spec: Preprocessing, out: np.ndarray) -> 
     ``(x / 255 - mean) / std`` is folded into one multiply-add per channel.
     """
     pixels = np.asarray(image, dtype=np.float32)
-    if pixels.ndim == 2:
+    if pixels.ndim == 2:  # grayscale: one plane, repeated for an RGB model
         pixels = pixels[:, :, None]
     for channel, (mean, std) in enumerate(zip(spec.mean, spec.std, strict=True)):
-        np.multiply(pixels[:, :, channel], np.float32(1.0 / (255.0 * std)), out=out[channel])
+        plane = pixels[:, :, min(channel, pixels.shape[2] - 1)]
+        np.multiply(plane, np.float32(1.0 / (255.0 * std)), out=out[channel])
         out[channel] -= np.float32(mean / std)
 
 
@@ -89,17 +108,9 @@ def preprocess_image(
 ) -> np.ndarray:
     """Decoded PIL image -> normalised float32 array of shape (C, crop, crop)."""
     image = ImageOps.exif_transpose(image)
-    image = to_color_mode(image, spec.color_mode)
+    image = to_model_mode(image, spec.color_mode)
     image = resize_and_crop(image, spec)
     if out is None:
         out = np.empty((spec.channels, spec.crop_size, spec.crop_size), dtype=np.float32)
     normalize_into(image, spec, out)
     return out
-
-
-def load_and_preprocess(path: str, spec: Preprocessing) -> np.ndarray:
-    """Open an image file the way the service decodes an upload, and preprocess it."""
-    with Image.open(path) as image:
-        prepare_decode(image, spec)
-        image.load()
-        return preprocess_image(image, spec)

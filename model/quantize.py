@@ -33,9 +33,10 @@ import onnxruntime as ort
 
 from model.card import ModelCard, Preprocessing, read_card
 from model.checkpoint import Checkpoint, load_checkpoint
+from model.decoding import load_and_preprocess
 from model.export import ExportError, export_checkpoint, next_version, write_card
 from model.files import write_atomically
-from model.preprocess import load_and_preprocess, preprocess_image
+from model.preprocess import preprocess_image
 
 log = logging.getLogger(__name__)
 

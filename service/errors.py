@@ -39,6 +39,7 @@ ERROR_STATUS: dict[str, int] = {
     "image_too_large": 413,
     "unsupported_media_type": 415,
     "invalid_parameter": 422,
+    "multiple_frames": 422,  # a multi-frame image and no frame chosen (model/decoding/frames.py)
     "headers_too_large": 431,
     "internal_error": 500,
     "not_ready": 503,

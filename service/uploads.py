@@ -1,7 +1,10 @@
 """Read request bodies within limits, and take the images out of them.
 
 Two forms: ``multipart/form-data`` with the field ``image`` (repeated for a batch), or the
-raw image as the body with an ``image/*`` (or ``application/octet-stream``) content type.
+raw image as the body with an ``image/*``, ``application/dicom`` (or
+``application/octet-stream``) content type. The decoders tell the format from the bytes;
+a body or part labelled ``application/dicom`` must also be DICOM, so a mislabelled upload
+is refused with what it really is.
 The size limit is checked from ``Content-Length`` before anything is read, and again
 while a chunked body streams in. The multipart parser works on the whole (bounded) body
 in memory: a few ``bytes.find`` calls, much cheaper per request than a streaming parser
@@ -15,11 +18,16 @@ import re
 
 from starlette.requests import Request
 
+from model.decoding.sniff import describe_content, is_dicom
 from service.errors import APIError
 
 IMAGE_FIELD = "image"
-RAW_TYPES = frozenset({"application/octet-stream"})
-ACCEPTED = "multipart/form-data (field 'image') or a raw image body (image/jpeg, image/png, ...)"
+DICOM_TYPE = "application/dicom"
+RAW_TYPES = frozenset({"application/octet-stream", DICOM_TYPE})
+ACCEPTED = (
+    "multipart/form-data (field 'image') or a raw image body "
+    "(image/jpeg, image/png, ..., application/dicom)"
+)
 
 _PARAM = re.compile(r';\s*([^=;\s]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 
@@ -119,11 +127,26 @@ def _parse_part(part: bytes) -> tuple[dict[str, str], bytes]:
     return headers, part[header_end + 4 :]
 
 
+def check_declared_dicom(data: bytes, content_type: str, where: str = "the body") -> None:
+    """Refuse ``data`` labelled ``application/dicom`` that is not a DICOM file."""
+    if media_type(content_type) == DICOM_TYPE and data and not is_dicom(data):
+        raise APIError(
+            "invalid_image",
+            f"{where} is labelled {DICOM_TYPE} but is not a DICOM file (no 'DICM' marker at "
+            f"byte 128): found {describe_content(data)}",
+            {"format": describe_content(data)},
+        )
+
+
 def images_from_multipart(body: bytes, content_type: str) -> list[bytes]:
-    images, others = [], []
+    images: list[bytes] = []
+    others: list[str] = []
     for headers, content in parse_multipart(body, content_type):
         name = header_params(headers.get("content-disposition", "")).get("name")
         if name == IMAGE_FIELD:
+            check_declared_dicom(
+                content, headers.get("content-type", ""), f"image part {len(images) + 1}"
+            )
             images.append(content)
         else:
             others.append(name if name is not None else "<unnamed>")
@@ -152,6 +175,7 @@ async def read_images(
         body = await read_body(request, max_bytes, timeout_s)
         if not body:
             raise APIError("missing_image", "the request body is empty: send the image bytes")
+        check_declared_dicom(body, content_type)
         images = [body]
     elif (
         not kind

@@ -30,7 +30,21 @@ from typing import Any, Literal
 
 import numpy as np
 from PIL import Image
+from pydicom.pixels import convert_color_space
 
+from tests.dicomfiles import (
+    SYNTAXES,
+    colour_picture,
+    ct_bytes,
+    ct_slice,
+    dicom_bytes,
+    huge_dimensions,
+    multi_frame,
+    with_32_bits_stored,
+    with_bad_vr,
+    with_transfer_syntax,
+    without_pixel_data,
+)
 from tests.hostile.images import (
     HTML,
     PDF,
@@ -190,6 +204,7 @@ def build_corpus(target: Target | None = None) -> list[Case]:
     """Every hostile case, freshly generated."""
     builder = CorpusBuilder(target or Target())
     _image_cases(builder)
+    _dicom_cases(builder)
     _multipart_cases(builder)
     _http_cases(builder)
     _parameter_and_path_cases(builder)
@@ -226,10 +241,6 @@ def _image_cases(b: CorpusBuilder) -> None:
         ("bmp_1bit", "a 1-bit BMP", encode(photo.convert("1"), "BMP"), "image/bmp", None),
         ("webp_lossless", "a lossless WebP", encode(photo, "WEBP", lossless=True), "image/webp", None),
         ("jpeg_progressive", "a progressive JPEG", encode(photo, "JPEG", progressive=True), "image/jpeg", None),
-        ("gif_first_frame_ref", "PNG of the animated GIF's first frame", first_frame_png(gif), "image/png", None),
-        ("gif_animated", "an animated GIF: the first frame is classified", gif, "image/gif", "gif_first_frame_ref"),
-        ("tiff_first_page_ref", "PNG of the TIFF's first page", first_frame_png(tiff), "image/png", None),
-        ("tiff_multipage", "a two-page TIFF: the first page is classified", tiff, "image/tiff", "tiff_first_page_ref"),
         ("jpeg_exif_ref", "PNG of the EXIF-rotated JPEG, rotated upright", first_frame_png(exif), "image/png", None),
         ("jpeg_exif_rotated", "a JPEG with EXIF orientation 6 is turned upright", exif, "image/jpeg", "jpeg_exif_ref"),
     ]
@@ -257,6 +268,11 @@ def _image_cases(b: CorpusBuilder) -> None:
         ("png_100000x1", "a 100000x1 PNG: resizing its short side would explode",
          png_raw(100_000, 1, 8, 0, iter([bytes(100_000)])), "image/png"),
     ]
+    # Several frames and none chosen: 422 multiple_frames, naming the count.
+    multi_frame: list[tuple[str, str, bytes, str]] = [
+        ("gif_animated", "an animated GIF (3 frames)", gif, "image/gif"),
+        ("tiff_multipage", "a two-page TIFF", tiff, "image/tiff"),
+    ]
     uploads: list[tuple[str, str, bytes, str, str, int, str | None]] = [
         ("png_1x1", "a 1x1 PNG", dot, "dot.png", "image/png", 200, None),
         ("zero_byte_file", "a multipart image field holding 0 bytes", b"", "empty.png", "image/png", 400, "invalid_image"),
@@ -270,9 +286,50 @@ def _image_cases(b: CorpusBuilder) -> None:
         b.raw(id, description, body, content_type, 400, "invalid_image")
     for id, description, body, content_type in bombs:
         b.raw(id, description, body, content_type, 413, "image_too_large")
+    for id, description, body, content_type in multi_frame:
+        b.raw(id, description, body, content_type, 422, "multiple_frames")
     for id, description, data, filename, content_type, status, code in uploads:
         part = ("image", filename, content_type, data)
         b.form(id, description, [part], status, code, category="image")
+
+
+def _dicom_cases(b: CorpusBuilder) -> None:
+    """DICOM files (with patient identifiers set) as hospitals send them, and broken ones."""
+    ct = ct_bytes()
+    ybr = convert_color_space(colour_picture(), "RGB", "YBR_FULL")
+    dicom = "application/dicom"
+    png = encode(scene(40, 40, seed=8), "PNG")
+    # fmt: off
+    valid: list[tuple[str, str, bytes, str, str | None]] = [
+        ("dicom_ct", "a 12-bit CT slice, rescaled and windowed", ct, dicom, None),
+        ("dicom_ct_rle", "the CT slice, RLE Lossless", ct_bytes(syntax=SYNTAXES["rle"]), dicom, "dicom_ct"),
+        ("dicom_ct_jpegls", "the CT slice, JPEG-LS Lossless", ct_bytes(syntax=SYNTAXES["jpegls"]), dicom, "dicom_ct"),
+        ("dicom_ct_j2k", "the CT slice, JPEG 2000 Lossless", ct_bytes(syntax=SYNTAXES["j2k"]), dicom, "dicom_ct"),
+        ("dicom_as_octet_stream", "the CT slice sent as application/octet-stream", ct, "application/octet-stream", "dicom_ct"),
+        ("dicom_monochrome1", "a MONOCHROME1 slice", dicom_bytes(ct_slice(), photometric="MONOCHROME1", bits_stored=12), dicom, None),
+        ("dicom_rgb", "an RGB secondary capture", dicom_bytes(colour_picture(), photometric="RGB", modality="OT"), dicom, None),
+        ("dicom_ybr_full", "a YBR_FULL secondary capture", dicom_bytes(ybr, photometric="YBR_FULL", modality="OT"), dicom, None),
+    ]
+    broken: list[tuple[str, str, bytes, str, int, str]] = [
+        ("png_as_dicom", "a PNG labelled application/dicom", png, dicom, 400, "invalid_image"),
+        ("dicom_truncated", "a DICOM file cut in half", ct[: len(ct) // 2], dicom, 400, "invalid_image"),
+        ("dicom_no_pixel_data", "a DICOM file without Pixel Data", without_pixel_data(ct), dicom, 400, "invalid_image"),
+        ("dicom_unsupported_syntax", "a DICOM file in MPEG2 (no decoder)",
+         with_transfer_syntax(ct, "1.2.840.10008.1.2.4.100"), dicom, 415, "unsupported_media_type"),
+        ("dicom_bits_stored_32", "a DICOM file storing 32 bits per sample", with_32_bits_stored(), dicom, 400, "invalid_image"),
+        ("dicom_huge_dims", "a DICOM header claiming 60000x60000", huge_dimensions(), dicom, 413, "image_too_large"),
+        ("dicom_bad_vr", "a DICOM element with the VR 'ZZ'", with_bad_vr(ct), dicom, 400, "invalid_image"),
+        ("dicom_multi_frame", "a 3-frame DICOM file, no frame chosen", multi_frame(3), dicom, 422, "multiple_frames"),
+    ]
+    # fmt: on
+    for id, description, body, content_type, reference in valid:
+        b.raw(id, description, body, content_type, 200, None, category="dicom", reference=reference)
+    for id, description, body, content_type, status, code in broken:
+        b.raw(id, description, body, content_type, status, code, category="dicom")
+    b.form("multipart_dicom_part", "a DICOM part in a multipart form",
+           [("image", "scan.dcm", dicom, ct)], 200, None, category="dicom")  # fmt: skip
+    b.form("multipart_png_as_dicom_part", "a PNG part labelled application/dicom",
+           [("image", "scan.dcm", dicom, png)], 400, "invalid_image", category="dicom")  # fmt: skip
 
 
 def _multipart_cases(b: CorpusBuilder) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.dicomfiles import PHI_STRINGS
 from tests.hostile.generate import Case, Target, build_corpus
 from tests.hostile.images import encode, scene
 from tests.hostile.rawhttp import NoResponse, RawResponse, send_raw
@@ -110,7 +111,15 @@ def check_shape(case: Case, response: RawResponse) -> list[str]:
     for header in case.expect_headers:
         if response.header(header) is None:
             problems.append(f"no {header} header")
+    problems += [f"patient data {value!r} in the answer" for value in leaked(response.body)]
     return problems
+
+
+def leaked(text: bytes | str) -> list[str]:
+    """The patient identifiers of the DICOM test files that appear in ``text``."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    return [value for value in PHI_STRINGS if value in text]
 
 
 def test_hostile_corpus(server: RunningServer, figures: Callable[[str], None]) -> None:
@@ -166,3 +175,4 @@ def test_hostile_corpus(server: RunningServer, figures: Callable[[str], None]) -
     )
     assert not failures, f"{len(failures)} of {len(cases)} cases answered wrongly:\n{report}"
     assert "Traceback" not in server.logs(), server.logs()[-4000:]
+    assert not leaked(server.logs()), "patient data in the server's log"

@@ -5,7 +5,8 @@ import pytest
 from PIL import Image
 
 from model.card import Preprocessing
-from model.preprocess import load_and_preprocess, preprocess_image, resize_and_crop, to_color_mode
+from model.decoding import load_and_preprocess
+from model.preprocess import preprocess_image, resize_and_crop, to_color_mode
 
 RGB = Preprocessing(
     color_mode="RGB", resize_size=40, crop_size=32, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)

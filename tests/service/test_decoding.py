@@ -1,208 +1,46 @@
-from __future__ import annotations
+"""The service's decoding adapter: model.decoding's errors become API errors, unchanged."""
 
-import io
+from __future__ import annotations
 
 import numpy as np
 import pytest
-from PIL import Image
 
-from model.preprocess import load_and_preprocess, preprocess_image
-from service.decoding import decode_image, decode_into, describe_content
+from model.decoding import load_and_preprocess
+from service.decoding import decode_into
 from service.errors import APIError
-from tests.service.conftest import GRAY_SPEC, RGB_SPEC, encode, pattern, png_with_size
+from tests.dicomfiles import ct_bytes, multi_frame
+from tests.service.conftest import GRAY_SPEC, RGB_SPEC, encode, pattern
 
 LIMIT = 25_000_000
 
 
-def decoded(data: bytes, spec=RGB_SPEC) -> np.ndarray:
-    out = np.empty((spec.channels, spec.crop_size, spec.crop_size), np.float32)
-    decode_into(data, spec, LIMIT, out)
-    return out
-
-
-def expected_from_file(tmp_path, data: bytes, spec=RGB_SPEC) -> np.ndarray:
-    path = tmp_path / "image"
-    path.write_bytes(data)
-    return load_and_preprocess(str(path), spec)
-
-
-FORMATS = [
-    ("JPEG", "RGB", {"quality": 90}),
-    ("JPEG", "L", {}),
-    ("JPEG", "CMYK", {}),
-    ("PNG", "RGB", {}),
-    ("PNG", "RGBA", {}),
-    ("PNG", "LA", {}),
-    ("PNG", "L", {}),
-    ("PNG", "P", {}),
-    ("PNG", "1", {}),
-    ("PNG", "I;16", {}),
-    ("WEBP", "RGB", {"lossless": True}),
-    ("WEBP", "RGBA", {"quality": 80}),
-    ("BMP", "RGB", {}),
-    ("BMP", "L", {}),
-    ("GIF", "P", {}),
-    ("TIFF", "RGB", {}),
-    ("TIFF", "I;16", {}),
-    ("TIFF", "F", {}),
-]
-
-
-@pytest.mark.parametrize("spec", [RGB_SPEC, GRAY_SPEC], ids=["rgb-model", "gray-model"])
-@pytest.mark.parametrize(
-    ("fmt", "mode", "options"), FORMATS, ids=[f"{f}-{m}" for f, m, _ in FORMATS]
-)
-def test_every_format_and_mode_matches_training_preprocessing(tmp_path, fmt, mode, options, spec):
-    image = pattern((52, 44), "RGB")
-    if mode == "I;16":
-        image = Image.fromarray(np.asarray(image.convert("L"), np.uint16) * 257)
-        assert image.mode == "I;16"
-    elif mode == "F":
-        image = Image.fromarray(np.asarray(image.convert("L"), np.float32))
-    else:
-        image = image.convert(mode)
-    data = encode(image, fmt, **options)
-    got = decoded(data, spec)
-    assert got.shape == (spec.channels, 32, 32)
-    assert np.isfinite(got).all()
-    np.testing.assert_array_equal(got, expected_from_file(tmp_path, data, spec))
-
-
-def test_alpha_is_composited_on_white():
-    transparent = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
-    got = decoded(encode(transparent, "PNG"))
-    white = (1.0 - np.array(RGB_SPEC.mean)) / np.array(RGB_SPEC.std)
-    np.testing.assert_allclose(got.reshape(3, -1).mean(axis=1), white, rtol=1e-5)
-
-
-def test_palette_with_transparency_is_composited():
-    image = Image.new("P", (40, 40), 0)
-    image.putpalette([0, 0, 0] + [255, 0, 0] * 255)
-    got = decoded(encode(image, "PNG", transparency=0))
-    white = (1.0 - np.array(RGB_SPEC.mean)) / np.array(RGB_SPEC.std)
-    np.testing.assert_allclose(got[:, 16, 16], white, rtol=1e-5)
-
-
-def test_gif_first_frame_and_tiff_first_page():
-    red, blue = Image.new("RGB", (40, 40), (255, 0, 0)), Image.new("RGB", (40, 40), (0, 0, 255))
-    gif = encode(red, "GIF", save_all=True, append_images=[blue], duration=100)
-    tiff = encode(red, "TIFF", save_all=True, append_images=[blue])
-    for data in (gif, tiff):
-        got = decoded(data)
-        assert got[0].mean() > got[2].mean()  # red, not blue
-
-
-def test_exif_orientation_is_applied(tmp_path):
-    upright = pattern((60, 30))
-    exif = Image.Exif()
-    exif[0x0112] = 6  # stored rotated: viewers rotate 90 degrees clockwise
-    stored = upright.transpose(Image.Transpose.ROTATE_90)
-    data = encode(stored, "JPEG", quality=95, exif=exif)
-    got = decoded(data)
-    with Image.open(io.BytesIO(data)) as raw:
-        raw.load()
-        assert raw.size == (30, 60)
-        ignoring_exif = np.empty_like(got)
-        plain = raw.copy()
-        plain.info.pop("exif", None)
-        plain.getexif().clear()
-        preprocess_image(plain, RGB_SPEC, out=ignoring_exif)
-    assert not np.allclose(got, ignoring_exif)
-    np.testing.assert_array_equal(got, expected_from_file(tmp_path, data))
-
-
-def test_jpeg_is_decoded_with_draft_to_about_model_size():
-    data = encode(pattern((800, 600)), "JPEG")
-    image = decode_image(data, RGB_SPEC, LIMIT)
-    assert 36 <= min(image.size) < 600
-
-
-@pytest.mark.parametrize(("width", "height"), [(30000, 30000), (6000, 5000)])
-def test_pixel_bombs_are_refused_from_the_header(width, height):
-    data = png_with_size(width, height)
-    assert len(data) < 200
-    with pytest.raises(APIError) as info:
-        decode_image(data, RGB_SPEC, LIMIT)
-    assert info.value.code == "image_too_large"
-    assert info.value.status_code == 413
-    assert str(width * height) in info.value.message
-
-
-def test_huge_gif_screen_is_refused():
-    data = bytearray(encode(Image.new("P", (4, 4)), "GIF"))
-    data[6:10] = (65535).to_bytes(2, "little") * 2  # logical screen 65535x65535
-    with pytest.raises(APIError) as info:
-        decode_image(bytes(data), RGB_SPEC, LIMIT)
-    assert info.value.code == "image_too_large"
-
-
-def test_extreme_aspect_ratio_is_refused_before_resizing():
-    data = encode(Image.new("L", (100000, 1)), "PNG")
-    with pytest.raises(APIError) as info:
-        decode_image(data, RGB_SPEC, LIMIT)
-    assert info.value.code == "image_too_large"
-    assert "resizing" in info.value.message
-
-
-def test_one_pixel_image_is_accepted():
-    got = decoded(encode(Image.new("RGB", (1, 1), (10, 200, 30)), "PNG"))
-    assert np.isfinite(got).all()
-
-
-@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "TIFF"])
-def test_truncated_files_name_the_format(fmt):
-    data = encode(pattern((200, 160), "RGB" if fmt != "GIF" else "P"), fmt)
-    with pytest.raises(APIError) as info:
-        decode_image(data[: len(data) // 2], RGB_SPEC, LIMIT)
-    assert info.value.code == "invalid_image"
-    assert info.value.status_code == 400
-    name = {"WEBP": "WebP"}.get(fmt, fmt)
-    assert name in info.value.message
-
-
-def test_png_with_bad_crc_is_invalid():
-    data = bytearray(encode(pattern(), "PNG"))
-    idat = data.index(b"IDAT")
-    data[idat + 8] ^= 0xFF  # corrupt the compressed data without fixing the CRC
-    with pytest.raises(APIError) as info:
-        decode_image(bytes(data), RGB_SPEC, LIMIT)
-    assert info.value.code == "invalid_image"
-    assert "PNG" in info.value.message
+def test_decode_into_writes_the_training_tensor(tmp_path):
+    path = tmp_path / "scan.dcm"
+    path.write_bytes(ct_bytes())
+    out = np.empty((3, 32, 32), np.float32)
+    times = decode_into(path.read_bytes(), RGB_SPEC, LIMIT, out)
+    assert times.decode_s > 0 and times.preprocess_s > 0
+    np.testing.assert_array_equal(out, load_and_preprocess(path, RGB_SPEC))
 
 
 @pytest.mark.parametrize(
-    ("data", "found"),
+    ("data", "status", "code"),
     [
-        (b"%PDF-1.7\n...", "PDF"),
-        (b"PK\x03\x04\x14\x00", "ZIP"),
-        (b"<!DOCTYPE html><html></html>", "HTML"),
-        (b'<svg xmlns="http://www.w3.org/2000/svg"></svg>', "SVG"),
-        (b"just some words", "plain text"),
-        (b"\x00\x01\x02\x03\xfe\xff", "binary"),
+        (b"", 400, "invalid_image"),
+        (b"%PDF-1.7", 400, "invalid_image"),
+        (multi_frame(2), 422, "multiple_frames"),
     ],
+    ids=["empty", "pdf", "two-frames"],
 )
-def test_non_images_name_what_was_found(data, found):
+def test_decode_errors_become_api_errors(data, status, code):
+    out = np.empty((1, 32, 32), np.float32)
     with pytest.raises(APIError) as info:
-        decode_image(data, RGB_SPEC, LIMIT)
-    assert info.value.code == "invalid_image"
-    assert found in info.value.message
+        decode_into(data, GRAY_SPEC, LIMIT, out)
+    assert (info.value.status_code, info.value.code) == (status, code)
 
 
-def test_unsupported_image_format_is_named():
-    data = encode(pattern((32, 32)), "ICO")
-    with pytest.raises(APIError) as info:
-        decode_image(data, RGB_SPEC, LIMIT)
-    assert info.value.code == "invalid_image"
-    assert "ICO images are not supported" in info.value.message
-
-
-def test_empty_file_is_invalid():
-    with pytest.raises(APIError) as info:
-        decode_image(b"", RGB_SPEC, LIMIT)
-    assert info.value.code == "invalid_image"
-    assert "empty" in info.value.message
-
-
-def test_describe_content_recognises_images_by_signature():
-    assert describe_content(encode(pattern(), "PNG")) == "PNG"
-    assert describe_content(encode(pattern(), "JPEG")) == "JPEG"
+def test_a_frame_can_be_chosen():
+    out = np.empty((1, 32, 32), np.float32)
+    decode_into(multi_frame(2), GRAY_SPEC, LIMIT, out, frame=1)
+    gif = encode(pattern(), "GIF", save_all=True, append_images=[pattern(seed=1)])
+    decode_into(gif, GRAY_SPEC, LIMIT, out, frame=0)

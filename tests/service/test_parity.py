@@ -18,7 +18,7 @@ def torch_probabilities(checkpoint_path, image_path) -> np.ndarray:
     import torch
 
     from model.checkpoint import load_checkpoint
-    from model.preprocess import load_and_preprocess
+    from model.decoding import load_and_preprocess
 
     checkpoint = load_checkpoint(checkpoint_path)
     tensor = torch.from_numpy(load_and_preprocess(str(image_path), checkpoint.config.preprocessing))

@@ -5,7 +5,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from model.preprocess import load_and_preprocess
+from model.decoding import load_and_preprocess
 from service.batching import DynamicBatcher
 from service.errors import APIError
 from service.pipeline import ImagePipeline

@@ -45,6 +45,12 @@ SCRIPT = textwrap.dedent(
             headers={"Content-Type": "image/png"},
         )
         assert response.status_code == 200, response.text
+        response = client.post(
+            "/v1/models/rgb/predict",
+            content=open(sys.argv[3], "rb").read(),
+            headers={"Content-Type": "application/dicom"},
+        )
+        assert response.status_code == 200, response.text
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in Block.blocked)
     assert not loaded, loaded
     print("torch-free ok")
@@ -55,12 +61,15 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def torch_free_run(model_repo_dir, tmp_path_factory) -> subprocess.CompletedProcess[str]:
+    from tests.dicomfiles import ct_bytes
     from tests.service.conftest import encode, pattern
 
-    image = tmp_path_factory.mktemp("torch-free") / "a.png"
+    folder = tmp_path_factory.mktemp("torch-free")
+    image, scan = folder / "a.png", folder / "scan.dcm"
     image.write_bytes(encode(pattern(), "PNG"))
+    scan.write_bytes(ct_bytes())
     return subprocess.run(
-        [sys.executable, "-c", SCRIPT, str(model_repo_dir), str(image)],
+        [sys.executable, "-c", SCRIPT, str(model_repo_dir), str(image), str(scan)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -74,15 +83,29 @@ def test_service_builds_and_serves_without_torch(torch_free_run):
 
 
 def _serving_image_model_files() -> dict[str, set[str]]:
-    """The model/ files each serving stage of the Dockerfile copies, by stage name."""
+    """The model/ paths each serving stage of the Dockerfile copies (files, and folders
+    ending in '/'), relative to model/, by stage name."""
     copied: dict[str, set[str]] = {}
     stage = ""
     for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):
             stage = match.group(1)
         elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
-            copied[stage] = {Path(word).name for word in line.split()[1:-1]}
+            words = [word.removeprefix("model/") for word in line.split()[1:-1]]
+            copied.setdefault(stage, set()).update(words)
     return copied
+
+
+def _module_file(module: str) -> str:
+    """'model.decoding.dicom' -> 'decoding/dicom.py'; a package -> its __init__.py."""
+    parts = module.split(".")[1:]
+    if (REPO_ROOT / "model" / Path(*parts)).is_dir():
+        parts.append("__init__")
+    return str(Path(*parts)) + ".py"
+
+
+def _is_copied(path: str, copied: set[str]) -> bool:
+    return path in copied or any(path.startswith(c) for c in copied if c.endswith("/"))
 
 
 def test_serving_images_copy_every_model_module_the_service_loads(torch_free_run):
@@ -90,8 +113,9 @@ def test_serving_images_copy_every_model_module_the_service_loads(torch_free_run
     # module that the service imports must be added there too, or the container cannot start.
     assert torch_free_run.returncode == 0, torch_free_run.stderr
     listed = torch_free_run.stdout.split("model modules:", 1)[1].split()
-    needed = {name.split(".")[1] + ".py" for name in listed}
+    needed = {_module_file(name) for name in listed}
     copied = _serving_image_model_files()
     assert set(copied) == {"serve-venv", "serve-gpu-venv"}, copied
-    for stage, files in copied.items():
-        assert needed <= files, f"Dockerfile stage {stage} lacks {sorted(needed - files)}"
+    for stage, paths in copied.items():
+        missing = sorted(path for path in needed if not _is_copied(path, paths))
+        assert not missing, f"Dockerfile stage {stage} lacks {missing}"

@@ -10,7 +10,8 @@ import onnxruntime as ort
 import pytest
 
 from model.card import read_card
-from model.preprocess import load_and_preprocess, preprocess_image
+from model.decoding import load_and_preprocess
+from model.preprocess import preprocess_image
 from training.datasets.synthetic_signs import CLASS_NAMES, image_rng, render_sign
 from training.demo import EXAMPLES, demo_config
 

@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from model.card import ColorMode, Interpolation, Preprocessing, Task
-from model.preprocess import load_and_preprocess, preprocess_image, to_color_mode
+from model.decoding import load_and_preprocess
+from model.preprocess import preprocess_image, to_color_mode
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 

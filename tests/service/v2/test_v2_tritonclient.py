@@ -17,7 +17,7 @@ import tritonclient.http as httpclient
 from tritonclient.utils import InferenceServerException
 
 from model.card import ModelCard, read_card
-from model.preprocess import load_and_preprocess
+from model.decoding import load_and_preprocess
 from tests.conftest import ExportedModel
 from tests.serverutil import RunningServer
 from tests.service.conftest import encode, pattern

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from model.preprocess import load_and_preprocess, preprocess_image
+from model.decoding import load_and_preprocess
+from model.preprocess import preprocess_image
 from training.datasets import DatasetError, load_dataset
 from training.datasets.gtsrb import SIGN_NAMES, load_gtsrb
 

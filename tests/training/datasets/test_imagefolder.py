@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.preprocess import load_and_preprocess
+from model.decoding import load_and_preprocess
 from tests.training.conftest import write_image_folder
 from training.datasets import DatasetError, load_dataset
 from training.datasets.base import seeded_split
