@@ -28,22 +28,18 @@ class PhaseTimes:
     preprocess_s: float
 
 
-def decode_image(
-    data: bytes, spec: Preprocessing, max_pixels: int, frame: int | None = None
-) -> Image.Image:
+def decode_image(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
     """``model.decoding.decode_image``, failing with ``APIError``. The caller closes it."""
     try:
-        return decode_bytes(data, spec, max_pixels, frame)
+        return decode_bytes(data, spec, max_pixels)
     except DecodeError as exc:
         raise APIError(exc.code, exc.message, exc.detail) from exc
 
 
-def decode_into(
-    data: bytes, spec: Preprocessing, max_pixels: int, out: np.ndarray, frame: int | None = None
-) -> PhaseTimes:
+def decode_into(data: bytes, spec: Preprocessing, max_pixels: int, out: np.ndarray) -> PhaseTimes:
     """Decode ``data`` and write its normalised (C, H, W) tensor into ``out``."""
     started = time.perf_counter()
-    image = decode_image(data, spec, max_pixels, frame)
+    image = decode_image(data, spec, max_pixels)
     decoded = time.perf_counter()
     try:
         preprocess_image(image, spec, out=out)

@@ -78,7 +78,7 @@ class InferenceCall:
         with model.batcher.admit():
             if isinstance(inputs, EncodedImages):
                 prepared, batch = await self._path.pipeline.prepare_and_submit(
-                    inputs.images, model.card.preprocessing, model.batcher
+                    inputs.images, inputs.preprocessing(model.card.preprocessing), model.batcher
                 )
                 decode_s += prepared.decode_s
                 preprocess_s = prepared.preprocess_s

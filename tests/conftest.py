@@ -26,11 +26,15 @@ def make_checkpoint(
     resize_size: int = 36,
     crop_size: int = 32,
     seed: int = 0,
+    window: tuple[float, float] | None = None,
 ) -> Path:
-    """A randomly initialised but non-trivial checkpoint (weights scaled so outputs differ)."""
+    """A randomly initialised but non-trivial checkpoint (weights scaled so outputs differ).
+
+    ``window`` (center, width) is a fixed DICOM window recorded in the card.
+    """
     import torch
 
-    from model.card import Preprocessing
+    from model.card import DicomPolicy, Preprocessing, Window
     from model.checkpoint import ModelConfig, save_checkpoint
 
     channels = 1 if color_mode == "L" else 3
@@ -45,6 +49,9 @@ def make_checkpoint(
             crop_size=crop_size,
             mean=(0.485, 0.456, 0.406)[:channels] if channels == 3 else (0.5,),
             std=(0.229, 0.224, 0.225)[:channels] if channels == 3 else (0.25,),
+            dicom=DicomPolicy(
+                window=None if window is None else Window(center=window[0], width=window[1])
+            ),
         ),
         dataset="synthetic-test",
         architecture_options={"width": 8, "depth": 2} if architecture == "simple_cnn" else {},

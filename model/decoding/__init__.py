@@ -25,21 +25,19 @@ __all__ = ["DecodeError", "decode_image", "describe_content", "load_and_preproce
 # Files read by training have no upload limit; this only stops a corrupt header.
 FILE_MAX_PIXELS = 1 << 30
 
-Decoder = Callable[[bytes, Preprocessing, int, "int | None"], Image.Image]
+Decoder = Callable[[bytes, Preprocessing, int], Image.Image]
 
 
-def decode_image(
-    data: bytes, spec: Preprocessing, max_pixels: int, frame: int | None = None
-) -> Image.Image:
+def decode_image(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
     """Bytes -> a loaded PIL image (``L``/``RGB``/... from Pillow, ``F`` or ``RGB`` from
-    DICOM), or ``DecodeError``. ``frame`` (else the card's ``spec.frame``) picks one frame
-    of a multi-frame input. The caller closes the image."""
+    DICOM), or ``DecodeError``. ``spec.frame`` picks one frame of a multi-frame input (a
+    request that chooses a frame passes the card's spec with its own ``frame``). The caller
+    closes the image."""
     if not data:
         raise DecodeError("invalid_image", "the image is empty (0 bytes)", {"format": None})
-    chosen = frame if frame is not None else spec.frame
     if is_dicom(data):
-        return _dicom_decoder()(data, spec, max_pixels, chosen)
-    return decode_raster(data, spec, max_pixels, chosen)
+        return _dicom_decoder()(data, spec, max_pixels)
+    return decode_raster(data, spec, max_pixels)
 
 
 def _dicom_decoder() -> Decoder:

@@ -53,13 +53,11 @@ _KNOWN_PHOTOMETRIC = frozenset(
 _TAG = re.compile(r"\(([0-9A-Fa-f]{4}),\s*([0-9A-Fa-f]{4})\)")
 
 
-def decode_dicom(
-    data: bytes, spec: Preprocessing, max_pixels: int, frame: int | None
-) -> Image.Image:
+def decode_dicom(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
     """DICOM bytes -> a mode ``F`` (grayscale, 0..255) or ``RGB`` image, or ``DecodeError``."""
     ds = _parse(data)
     try:
-        return _decode(ds, spec, max_pixels, frame)
+        return _decode(ds, spec, max_pixels)
     except DecodeError:
         raise
     except Exception as exc:  # a value pydicom cannot convert, read lazily: name the tag only
@@ -95,7 +93,7 @@ def _where(exc: Exception) -> str:
     return f" at tag ({match.group(1)},{match.group(2)}){kind}" if match else kind
 
 
-def _decode(ds: Dataset, spec: Preprocessing, max_pixels: int, frame: int | None) -> Image.Image:
+def _decode(ds: Dataset, spec: Preprocessing, max_pixels: int) -> Image.Image:
     if "PixelData" not in ds:
         other = "FloatPixelData" in ds or "DoubleFloatPixelData" in ds
         raise DecodeError(
@@ -118,7 +116,7 @@ def _decode(ds: Dataset, spec: Preprocessing, max_pixels: int, frame: int | None
         )
     check_size("DICOM", columns, rows, spec, max_pixels)
     frames = int(ds.get("NumberOfFrames") or 1)
-    index = choose_frame("DICOM", frames, frame)
+    index = choose_frame("DICOM", frames, spec.frame)
     pixels = _pixels(ds, syntax, index if frames > 1 else None)
     if photometric in GRAYSCALE:
         if pixels.ndim != 2:

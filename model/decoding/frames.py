@@ -1,8 +1,9 @@
 """One multi-frame policy for every format: TIFF pages, GIF/APNG/WebP frames, DICOM frames.
 
 A multi-frame input is refused (naming its frame count) unless a frame is asked for, by the
-request or by the model card's ``preprocessing.frame``; the request wins. A frame outside
-the input is refused too. Frames count from 0.
+request (the ``frame`` parameter of V1 and V2) or by the model card's
+``preprocessing.frame``; the request wins. A frame outside the input is refused too. Frames
+count from 0.
 """
 
 from __future__ import annotations

@@ -90,9 +90,7 @@ def _frame_count(image: Image.Image) -> int:
     return int(getattr(image, "n_frames", 1))
 
 
-def decode_raster(
-    data: bytes, spec: Preprocessing, max_pixels: int, frame: int | None
-) -> Image.Image:
+def decode_raster(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
     """Bytes -> a loaded Pillow image (the chosen frame), or ``DecodeError``.
 
     The caller closes the image.
@@ -100,7 +98,7 @@ def decode_raster(
     image = _open(data)
     fmt = SUPPORTED_FORMATS.get(image.format or "", image.format or "unknown")
     try:
-        index = choose_frame(fmt, _frame_count(image), frame)
+        index = choose_frame(fmt, _frame_count(image), spec.frame)
         if index:
             image.seek(index)
         width, height = image.size

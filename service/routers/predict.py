@@ -47,6 +47,7 @@ _BODY = {
                 }
             },
             "image/*": {"schema": {"type": "string", "format": "binary"}},
+            "application/dicom": {"schema": {"type": "string", "format": "binary"}},
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
         },
     }
@@ -56,6 +57,13 @@ _TOP_K = Query(
     ge=1,
     description="How many labels to return per image (default 5); values above the number "
     "of labels return them all.",
+)
+_FRAME = Query(
+    None,
+    ge=0,
+    description="For multi-frame images (TIFF pages, GIF/WebP/APNG frames, DICOM frames): "
+    "the frame to classify, from 0. Without it a multi-frame image is refused (422 "
+    "multiple_frames) unless the model card names a frame.",
 )
 _DOC: dict[str, Any] = {
     "response_model": None,
@@ -91,6 +99,7 @@ async def predict_with(
     state: ServiceState,
     resolve: Callable[[ModelRepository], ServedModel],
     top_k: int | None,
+    frame: int | None,
 ) -> Response:
     """The V1 adapter: multipart or raw images in, top-k labels and timings out."""
     model = resolve(state.ready_repository())
@@ -102,7 +111,7 @@ async def predict_with(
             max_images=settings.max_images_per_request,
             timeout_s=settings.body_timeout_s,
         )
-        result = await call.run(EncodedImages(tuple(images)))
+        result = await call.run(EncodedImages(tuple(images), frame))
         body = {
             "model": model.name,
             "version": model.version,
@@ -120,9 +129,13 @@ async def predict_with(
     "/models/{name}/predict", summary="Classify images with a model's newest version", **_DOC
 )
 async def predict(
-    request: Request, state: State, name: str, top_k: int | None = _TOP_K
+    request: Request,
+    state: State,
+    name: str,
+    top_k: int | None = _TOP_K,
+    frame: int | None = _FRAME,
 ) -> Response:
-    return await predict_with(request, state, lambda repository: repository.get(name), top_k)
+    return await predict_with(request, state, lambda repository: repository.get(name), top_k, frame)
 
 
 @router.post(
@@ -136,12 +149,15 @@ async def predict_version(
     name: str,
     version: int = Path(ge=1),
     top_k: int | None = _TOP_K,
+    frame: int | None = _FRAME,
 ) -> Response:
     return await predict_with(
-        request, state, lambda repository: repository.get(name, version), top_k
+        request, state, lambda repository: repository.get(name, version), top_k, frame
     )
 
 
 @router.post("/predict", summary="Classify images with the default model", **_DOC)
-async def predict_default(request: Request, state: State, top_k: int | None = _TOP_K) -> Response:
-    return await predict_with(request, state, lambda repository: repository.default(), top_k)
+async def predict_default(
+    request: Request, state: State, top_k: int | None = _TOP_K, frame: int | None = _FRAME
+) -> Response:
+    return await predict_with(request, state, lambda repository: repository.default(), top_k, frame)

@@ -128,7 +128,20 @@ def _read_encoded_images(item: RequestInput, max_batch: int) -> EncodedImages:
     empty = [index for index, element in enumerate(elements) if not element]
     if empty:
         raise V2Error(f"input '{ENCODED_IMAGE_INPUT}': image {empty[0]} is empty (0 bytes)")
-    return EncodedImages(tuple(elements))
+    return EncodedImages(tuple(elements), _frame(item))
+
+
+def _frame(item: RequestInput) -> int | None:
+    """``parameters.frame``: the frame of multi-frame files to classify (from 0)."""
+    frame = item.parameters.get("frame")
+    if frame is None:
+        return None
+    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+        raise V2Error(
+            f"input '{ENCODED_IMAGE_INPUT}': parameters.frame must be a non-negative integer "
+            f"(the frame of a multi-frame image, from 0), got {frame!r}"
+        )
+    return frame
 
 
 def _check_batch(item: RequestInput, batch: int, max_batch: int) -> None:

@@ -151,11 +151,12 @@ class CorpusBuilder:
         *,
         category: str = "image",
         reference: str | None = None,
+        query: str = "",
     ) -> None:
         """The body is the image (or what pretends to be one)."""
         headers = [("Content-Type", content_type)] if content_type is not None else []
-        self.add(Case(id, category, description, "POST", self.predict, headers, body, status,
-                      code, reference=reference))  # fmt: skip
+        self.add(Case(id, category, description, "POST", self.predict + query, headers, body,
+                      status, code, reference=reference))  # fmt: skip
 
     def form(
         self,
@@ -288,6 +289,21 @@ def _image_cases(b: CorpusBuilder) -> None:
         b.raw(id, description, body, content_type, 413, "image_too_large")
     for id, description, body, content_type in multi_frame:
         b.raw(id, description, body, content_type, 422, "multiple_frames")
+    # A chosen frame is classified like that frame on its own; one past the end is refused.
+    # fmt: off
+    chosen: list[tuple[str, str, bytes, str, str, int, str | None, str | None]] = [
+        ("gif_first_frame_ref", "PNG of the animated GIF's first frame", first_frame_png(gif), "image/png", "", 200, None, None),
+        ("gif_frame_0", "the animated GIF with ?frame=0", gif, "image/gif", "?frame=0", 200, None, "gif_first_frame_ref"),
+        ("tiff_first_page_ref", "PNG of the TIFF's first page", first_frame_png(tiff), "image/png", "", 200, None, None),
+        ("tiff_page_0", "the two-page TIFF with ?frame=0", tiff, "image/tiff", "?frame=0", 200, None, "tiff_first_page_ref"),
+        ("gif_frame_past_end", "the 3-frame GIF with ?frame=3", gif, "image/gif", "?frame=3", 400, "invalid_image", None),
+        ("png_frame_1", "a single-frame PNG with ?frame=1", png, "image/png", "?frame=1", 400, "invalid_image", None),
+        ("frame_negative", "?frame=-1", png, "image/png", "?frame=-1", 422, "invalid_parameter", None),
+        ("frame_text", "?frame=first", png, "image/png", "?frame=first", 422, "invalid_parameter", None),
+    ]
+    # fmt: on
+    for id, description, body, content_type, query, status, code, reference in chosen:
+        b.raw(id, description, body, content_type, status, code, reference=reference, query=query)
     for id, description, data, filename, content_type, status, code in uploads:
         part = ("image", filename, content_type, data)
         b.form(id, description, [part], status, code, category="image")
@@ -326,6 +342,8 @@ def _dicom_cases(b: CorpusBuilder) -> None:
         b.raw(id, description, body, content_type, 200, None, category="dicom", reference=reference)
     for id, description, body, content_type, status, code in broken:
         b.raw(id, description, body, content_type, status, code, category="dicom")
+    b.raw("dicom_frame_1", "the 3-frame DICOM file with ?frame=1", multi_frame(3), dicom, 200,
+          None, category="dicom", query="?frame=1")  # fmt: skip
     b.form("multipart_dicom_part", "a DICOM part in a multipart form",
            [("image", "scan.dcm", dicom, ct)], 200, None, category="dicom")  # fmt: skip
     b.form("multipart_png_as_dicom_part", "a PNG part labelled application/dicom",
@@ -535,6 +553,19 @@ def _v2_cases(b: CorpusBuilder) -> None:
     b.v2("v2_no_inputs", "no 'inputs' member", {"outputs": []}, 400)
     b.v2("v2_wrong_input_name", "an input name the model does not have",
          request({"name": "nope", "shape": [1, c, h, w], "datatype": "FP32", "data": values}), 400)
+    scan = base64.b64encode(ct_bytes()).decode()
+    frames = base64.b64encode(multi_frame(3)).decode()
+    b.v2("v2_bytes_dicom", "a DICOM file as a BYTES image input",
+         request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [scan]}), 200)
+    # V2 answers every refused request 400 (routes.py), multiple_frames included.
+    b.v2("v2_bytes_dicom_frames", "a 3-frame DICOM file as BYTES, no frame chosen",
+         request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [frames]}), 400)
+    b.v2("v2_bytes_dicom_frame_2", "a 3-frame DICOM file as BYTES with parameters.frame 2",
+         request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [frames],
+                  "parameters": {"frame": 2}}), 200)
+    b.v2("v2_bytes_frame_negative", "parameters.frame -1",
+         request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [frames],
+                  "parameters": {"frame": -1}}), 400)
     b.v2("v2_bytes_image_broken", "a BYTES image input holding junk",
          request({"name": "encoded_image", "shape": [1], "datatype": "BYTES", "data": [junk_image]}), 400)
     b.v2("v2_unknown_model", "V2 infer on an unknown model",

@@ -39,8 +39,9 @@ def test_decode_errors_become_api_errors(data, status, code):
     assert (info.value.status_code, info.value.code) == (status, code)
 
 
-def test_a_frame_can_be_chosen():
+def test_the_specs_frame_is_decoded():
     out = np.empty((1, 32, 32), np.float32)
-    decode_into(multi_frame(2), GRAY_SPEC, LIMIT, out, frame=1)
+    second = GRAY_SPEC.model_copy(update={"frame": 1})
+    decode_into(multi_frame(2), second, LIMIT, out)
     gif = encode(pattern(), "GIF", save_all=True, append_images=[pattern(seed=1)])
-    decode_into(gif, GRAY_SPEC, LIMIT, out, frame=0)
+    decode_into(gif, second, LIMIT, out)

@@ -31,7 +31,9 @@ LIMIT = 25_000_000
 
 
 def display(data: bytes, spec=GRAY_SPEC, frame: int | None = None) -> np.ndarray:
-    image = decode_image(data, spec, LIMIT, frame)
+    if frame is not None:
+        spec = spec.model_copy(update={"frame": frame})
+    image = decode_image(data, spec, LIMIT)
     try:
         return np.asarray(image, dtype=np.float64)
     finally:
@@ -44,8 +46,10 @@ def linear_window(hu: np.ndarray, center: float, width: float) -> np.ndarray:
 
 
 def refusal(data: bytes, spec=GRAY_SPEC, frame: int | None = None) -> DecodeError:
+    if frame is not None:
+        spec = spec.model_copy(update={"frame": frame})
     with pytest.raises(DecodeError) as info:
-        decode_image(data, spec, LIMIT, frame)
+        decode_image(data, spec, LIMIT)
     error = info.value
     for value in PHI_STRINGS:  # never a patient identifier in an error
         assert value not in error.message
