@@ -3,10 +3,16 @@
 Like timm's ``create_act.py``, one table maps names to constructors. A spec is the name
 followed by optional ``:``-separated numeric parameters. ``swap_activations`` replaces the
 activations inside any module, torchvision models included.
+
+``maxout[:k]`` is the one registered activation that is not element-wise: a Maxout unit is
+the maximum over k linear pieces, so the layer before it must produce k times the channels.
+Its spec reports ``pieces == k``; architectures widen the conv (and its norm) before it, and
+``swap_activations`` refuses it because an in-place replacement cannot widen that layer.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -37,6 +43,30 @@ class ActivationSpecError(ValueError):
     """An activation spec names no registered activation or carries bad parameters."""
 
 
+class Maxout(nn.Module):
+    """Channel-wise Maxout (Goodfellow et al., 2013): ``(N, k*C, ...) -> (N, C, ...)``.
+
+    The widened layer before it computes the k pieces as k blocks of C channels: output
+    channel ``c`` is the maximum of input channels ``c, C + c, ..., (k-1)*C + c``. Contiguous
+    blocks export to ONNX as Split + Max, with no Reshape whose shape depends on the batch
+    (onnxruntime's int8 quantisation needs every Reshape shape to be static).
+    """
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def grouped(self, x: torch.Tensor) -> torch.Tensor:
+        """The input as ``(N, C, k, ...)``: its pieces on axis 2."""
+        return torch.stack(x.chunk(self.pieces, dim=1), dim=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return functools.reduce(torch.maximum, x.chunk(self.pieces, dim=1))
+
+    def extra_repr(self) -> str:
+        return f"pieces={self.pieces}"
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -51,6 +81,7 @@ class ActivationDef:
     build: Callable[[Sequence[float], int | None], nn.Module]
     params: tuple[Param, ...] = ()
     per_channel: bool = False  # needs the channel count of the place it sits in
+    widens: bool = False  # takes k pieces per unit: the layer before it needs k x channels
     summary: str = ""
 
     @property
@@ -69,6 +100,11 @@ class ActivationSpec:
     def definition(self) -> ActivationDef:
         return ACTIVATIONS[self.name]
 
+    @property
+    def pieces(self) -> int:
+        """How many input channels each output channel takes (k for Maxout, else 1)."""
+        return int(self.values[0]) if self.definition.widens else 1
+
     def __str__(self) -> str:
         return ":".join([self.name, *(f"{v:g}" for v in self.values)])
 
@@ -84,6 +120,13 @@ def _rrelu(values: Sequence[float], _: int | None) -> nn.Module:
     if lower > upper:
         raise ActivationSpecError(f"rrelu needs lower <= upper, got {lower:g} > {upper:g}")
     return nn.RReLU(lower=lower, upper=upper)
+
+
+def _maxout(values: Sequence[float], _: int | None) -> nn.Module:
+    (pieces,) = values
+    if pieces != int(pieces):
+        raise ActivationSpecError(f"maxout: parameter k must be a whole number, got {pieces:g}")
+    return Maxout(int(pieces))
 
 
 _NON_NEGATIVE = 0.0
@@ -134,6 +177,13 @@ ACTIVATIONS: dict[str, ActivationDef] = {
             lambda v, c: nn.Softplus(beta=v[0]),
             (Param("beta", 1.0, 1e-6),),
             summary="log(1 + exp(beta * x)) / beta",
+        ),
+        ActivationDef(
+            "maxout",
+            _maxout,
+            (Param("k", 2, 2, 16),),
+            widens=True,
+            summary="max over k linear pieces (the conv before it gets k x channels)",
         ),
     )
 }
@@ -211,6 +261,12 @@ def swap_activations(
     be given one per-channel parameter vector and raises. Returns the number replaced.
     """
     parsed = parse_activation(spec)
+    if parsed.definition.widens:
+        raise ActivationSpecError(
+            f"{parsed} takes the max over {parsed.pieces} pieces of the layer before it, so it "
+            "cannot replace an activation in place; build the model with "
+            "model.architectures.build_model on an architecture that supports Maxout"
+        )
     targets = [
         (name, child)
         for name, child in module.named_modules()

@@ -2,6 +2,11 @@
 
 Every builder returns a randomly initialised network (no weights are ever downloaded) whose
 activations all come from the given spec.
+
+Maxout (``maxout:k``) is built into the architecture rather than swapped in: every
+conv -> norm -> activation becomes a conv with k times the output channels, a norm over
+them, and a max over each group of k (``model.activations.Maxout``). ``simple_cnn`` and the
+ResNets support it; the MobileNet/EfficientNet blocks do not (see ``_maxout_unsupported``).
 """
 
 from __future__ import annotations
@@ -15,7 +20,13 @@ import torchvision.models as tvm
 from torch import nn
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 
-from model.activations import ActivationSpec, create_activation, parse_activation, swap_activations
+from model.activations import (
+    ActivationSpec,
+    Maxout,
+    create_activation,
+    parse_activation,
+    swap_activations,
+)
 
 
 class ArchitectureError(ValueError):
@@ -31,16 +42,20 @@ class ArchitectureDef:
     build: Builder
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
     summary: str = ""
+    maxout: bool = False  # builds conv -> norm -> Maxout blocks for ``maxout:k`` specs
 
 
 # --- simple_cnn -------------------------------------------------------------------------
 
 
 class ConvBnAct(nn.Sequential):
+    """Conv-BN-Act; for Maxout the conv and BN carry ``pieces`` channels per output unit."""
+
     def __init__(self, in_ch: int, out_ch: int, activation: ActivationSpec) -> None:
+        pieces = activation.pieces
         super().__init__(
-            nn.Conv2d(in_ch, out_ch, 3, padding=1, bias=False),
-            nn.BatchNorm2d(out_ch),
+            nn.Conv2d(in_ch, out_ch * pieces, 3, padding=1, bias=False),
+            nn.BatchNorm2d(out_ch * pieces),
             create_activation(activation, out_ch),
         )
 
@@ -110,7 +125,7 @@ class _BasicBlock(BasicBlock):
         identity = x if self.downsample is None else self.downsample(x)
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
-        return self.act2(out + identity)
+        return _residual_act(self.act2, out, identity)
 
 
 class _Bottleneck(Bottleneck):
@@ -126,16 +141,57 @@ class _Bottleneck(Bottleneck):
         out = self.act1(self.bn1(self.conv1(x)))
         out = self.act2(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
-        return self.act3(out + identity)
+        return _residual_act(self.act3, out, identity)
+
+
+def _residual_act(act: nn.Module, out: torch.Tensor, identity: torch.Tensor) -> torch.Tensor:
+    if isinstance(act, Maxout):
+        # Each piece is (its widened conv-BN branch) + the shared identity, and
+        # max_j(a_j + x) == max_j(a_j) + x: the skip term needs no copies.
+        return act(out) + identity
+    return act(out + identity)
 
 
 def _resnet(block: type[BasicBlock | Bottleneck], layers: list[int]) -> Builder:
     def build(num_classes: int, in_channels: int, activation: ActivationSpec) -> nn.Module:
         model = ResNet(block, layers, num_classes=num_classes)
         model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        if activation.pieces > 1:
+            return _resnet_maxout(model, activation)
         return _swapped(model, in_channels, activation)
 
     return build
+
+
+def _resnet_maxout(model: ResNet, activation: ActivationSpec) -> ResNet:
+    """Every conv -> BN -> act of the stem and the blocks becomes a widened conv -> BN -> Maxout."""
+    triples: list[tuple[nn.Module, str, str, str]] = [(model, "conv1", "bn1", "relu")]
+    for stage in (model.layer1, model.layer2, model.layer3, model.layer4):
+        for block in stage:
+            count = 3 if isinstance(block, Bottleneck) else 2
+            triples += [(block, f"conv{i}", f"bn{i}", f"act{i}") for i in range(1, count + 1)]
+    for owner, conv_name, bn_name, act_name in triples:
+        conv = getattr(owner, conv_name)
+        setattr(owner, conv_name, _widened_conv(conv, activation.pieces))
+        setattr(owner, bn_name, nn.BatchNorm2d(conv.out_channels * activation.pieces))
+        setattr(owner, act_name, create_activation(activation, conv.out_channels))
+    return model
+
+
+def _widened_conv(conv: nn.Conv2d, pieces: int) -> nn.Conv2d:
+    wide = nn.Conv2d(
+        conv.in_channels,
+        conv.out_channels * pieces,
+        conv.kernel_size,  # type: ignore[arg-type]
+        stride=conv.stride,  # type: ignore[arg-type]
+        padding=conv.padding,  # type: ignore[arg-type]
+        dilation=conv.dilation,  # type: ignore[arg-type]
+        groups=conv.groups,
+        bias=conv.bias is not None,
+    )
+    # The initialisation torchvision gives the ResNet convs it replaces.
+    nn.init.kaiming_normal_(wide.weight, mode="fan_out", nonlinearity="relu")
+    return wide
 
 
 def _mobilenet_v3_small(
@@ -158,6 +214,11 @@ def _efficientnet_b0(num_classes: int, in_channels: int, activation: ActivationS
     return _swapped(model, in_channels, activation)
 
 
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters: what Maxout's k x wider convs cost, reported next to accuracy."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def _swapped(model: nn.Module, in_channels: int, activation: ActivationSpec) -> nn.Module:
     example = torch.zeros(2, in_channels, 64, 64)
     swap_activations(model, activation, example_input=example)
@@ -172,15 +233,25 @@ ARCHITECTURES: dict[str, ArchitectureDef] = {
             _simple_cnn,
             {"width": 32, "depth": 3, "dropout": 0.2},
             "compact VGG-style Conv-BN-Act network for 28-128 px",
+            maxout=True,
         ),
         ArchitectureDef(
-            "resnet18", _resnet(_BasicBlock, [2, 2, 2, 2]), summary="torchvision ResNet-18"
+            "resnet18",
+            _resnet(_BasicBlock, [2, 2, 2, 2]),
+            summary="torchvision ResNet-18",
+            maxout=True,
         ),
         ArchitectureDef(
-            "resnet34", _resnet(_BasicBlock, [3, 4, 6, 3]), summary="torchvision ResNet-34"
+            "resnet34",
+            _resnet(_BasicBlock, [3, 4, 6, 3]),
+            summary="torchvision ResNet-34",
+            maxout=True,
         ),
         ArchitectureDef(
-            "resnet50", _resnet(_Bottleneck, [3, 4, 6, 3]), summary="torchvision ResNet-50"
+            "resnet50",
+            _resnet(_Bottleneck, [3, 4, 6, 3]),
+            summary="torchvision ResNet-50",
+            maxout=True,
         ),
         ArchitectureDef(
             "mobilenet_v3_small", _mobilenet_v3_small, summary="torchvision MobileNetV3-Small"
@@ -215,4 +286,23 @@ def build_model(
         raise ArchitectureError(f"num_classes must be positive, got {num_classes}")
     if in_channels not in (1, 3):
         raise ArchitectureError(f"in_channels must be 1 or 3, got {in_channels}")
-    return definition.build(num_classes, in_channels, parse_activation(activation), **options)
+    spec = parse_activation(activation)
+    if spec.definition.widens and not definition.maxout:
+        raise ArchitectureError(_maxout_unsupported(architecture, spec))
+    return definition.build(num_classes, in_channels, spec, **options)
+
+
+def maxout_architectures() -> list[str]:
+    return [name for name, d in ARCHITECTURES.items() if d.maxout]
+
+
+def _maxout_unsupported(architecture: str, spec: ActivationSpec) -> str:
+    # MobileNetV3 and EfficientNet put a depthwise conv (groups == channels) and a
+    # squeeze-excitation gate between their activations; widening the conv before an
+    # activation would widen the depthwise conv's groups and the gate with it, which is a
+    # different network rather than a Maxout version of this one.
+    return (
+        f"{spec} is not supported by {architecture}: Maxout widens the conv before each "
+        "activation, which is well defined only for plain conv -> norm -> activation blocks; "
+        f"architectures that support it: {', '.join(maxout_architectures())}"
+    )

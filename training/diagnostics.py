@@ -6,6 +6,13 @@ a channel whose input is never positive over the whole evaluation set is **dead*
 there never fires and never passes a gradient. Sparsity is the fraction of inputs <= 0
 (outputs that are zero for ReLU, negative or zero for its leaky and smooth cousins).
 Pre-hooks see the input before an in-place ReLU overwrites it.
+
+Maxout (``model.activations.Maxout``) is counted in its own terms: its input holds k pieces
+per output channel and its output is their maximum, so a unit cannot be "never positive"
+in the ReLU sense, but a **piece that never wins** (is never the maximum) passes no gradient
+and might as well not exist: that is the Maxout analogue of a dead ReLU. For a Maxout layer
+``units`` is ``"pieces"``, ``channels`` counts the pieces and ``dead_fraction`` is the
+fraction that never won; sparsity is the fraction of outputs <= 0.
 """
 
 from __future__ import annotations
@@ -19,11 +26,16 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from model.activations import ACTIVATION_TYPES
+from model.activations import ACTIVATION_TYPES, Maxout
 
 log = logging.getLogger(__name__)
 
 DEAD_WARNING_FRACTION = 0.5
+MONITORED_TYPES: tuple[type[nn.Module], ...] = (*ACTIVATION_TYPES, Maxout)
+DEAD_MEANING = {
+    "channels": "channels are dead (input never positive on the evaluation set)",
+    "pieces": "Maxout pieces never win (never the maximum on the evaluation set)",
+}
 
 
 @dataclass(frozen=True)
@@ -35,56 +47,95 @@ class LayerStats:
     sparsity: float
     preact_mean: float
     preact_std: float
+    units: str = "channels"  # what ``channels`` and ``dead_fraction`` count: or "pieces"
 
     def to_dict(self) -> dict[str, float | int | str]:
         return asdict(self)
 
 
+def _per_channel(x: torch.Tensor) -> torch.Tensor:
+    """``(C, everything else)``: channel axis 1 for (N, C, ...); a 1-D input is one unit."""
+    return x.transpose(0, 1).reshape(x.shape[1], -1) if x.dim() > 1 else x[None]
+
+
 class _Accumulator:
+    """Element-wise activations: a unit is alive once its input was ever positive."""
+
+    units = "channels"
+
     def __init__(self) -> None:
-        self.ever_positive: torch.Tensor | None = None
+        self.alive: torch.Tensor | None = None  # per unit: ever positive (ever won, Maxout)
         self.non_positive = 0
+        self.outputs = 0
         self.count = 0
         self.total = 0.0
         self.total_sq = 0.0
 
     def update(self, x: torch.Tensor) -> None:
-        x = x.detach().float()
-        # Channel axis 1 for (N, C, ...) tensors; a 1-D or 2-D (N, F) input has F units.
-        per_channel = x.transpose(0, 1).reshape(x.shape[1], -1) if x.dim() > 1 else x[None]
-        positive = (per_channel > 0).any(dim=1)
-        self.ever_positive = (
-            positive if self.ever_positive is None else self.ever_positive | positive
-        )
-        self.non_positive += int((per_channel <= 0).sum())
-        self.count += per_channel.numel()
-        self.total += float(per_channel.sum(dtype=torch.float64))
-        self.total_sq += float((per_channel.double() ** 2).sum())
+        per_channel = _per_channel(x.detach().float())
+        self._record_preactivation(per_channel)
+        self._record_alive((per_channel > 0).any(dim=1))
+        self._record_output(per_channel)
+
+    def _record_preactivation(self, values: torch.Tensor) -> None:
+        self.count += values.numel()
+        self.total += float(values.sum(dtype=torch.float64))
+        self.total_sq += float((values.double() ** 2).sum())
+
+    def _record_alive(self, alive: torch.Tensor) -> None:
+        self.alive = alive if self.alive is None else self.alive | alive
+
+    def _record_output(self, values: torch.Tensor) -> None:
+        self.non_positive += int((values <= 0).sum())
+        self.outputs += values.numel()
 
     def stats(self, layer: str, kind: str) -> LayerStats:
-        if self.ever_positive is None or self.count == 0:
-            return LayerStats(layer, kind, 0, math.nan, math.nan, math.nan, math.nan)
+        if self.alive is None or self.count == 0:
+            return LayerStats(layer, kind, 0, math.nan, math.nan, math.nan, math.nan, self.units)
         mean = self.total / self.count
         variance = max(self.total_sq / self.count - mean * mean, 0.0)
-        channels = self.ever_positive.numel()
-        dead = channels - int(self.ever_positive.sum())
+        units = self.alive.numel()
+        dead = units - int(self.alive.sum())
         return LayerStats(
             layer,
             kind,
-            channels,
-            dead / channels,
-            self.non_positive / self.count,
+            units,
+            dead / units,
+            self.non_positive / self.outputs,
             mean,
             math.sqrt(variance),
+            self.units,
         )
+
+
+class _MaxoutAccumulator(_Accumulator):
+    """Maxout: a piece is alive once it was the maximum of its group somewhere."""
+
+    units = "pieces"
+
+    def __init__(self, maxout: Maxout) -> None:
+        super().__init__()
+        self.maxout = maxout
+
+    def update(self, x: torch.Tensor) -> None:
+        grouped = self.maxout.grouped(x.detach().float())  # (N, C, k, ...)
+        self._record_preactivation(grouped)
+        winners = grouped.argmax(dim=2)  # (N, C, ...)
+        won = torch.stack([winners == j for j in range(self.maxout.pieces)], dim=2)
+        self._record_alive(_per_channel(won.flatten(1, 2)).any(dim=1))  # one per piece
+        self._record_output(grouped.amax(dim=2))
 
 
 def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, module)
         for name, module in model.named_modules()
-        if name and isinstance(module, ACTIVATION_TYPES)
+        if name and isinstance(module, MONITORED_TYPES)
     ]
+
+
+def _accumulator_for(module: nn.Module) -> _Accumulator:
+    return _MaxoutAccumulator(module) if isinstance(module, Maxout) else _Accumulator()
 
 
 class ActivationMonitor:
@@ -92,7 +143,7 @@ class ActivationMonitor:
 
     def __init__(self, model: nn.Module) -> None:
         self.layers = activation_layers(model)
-        self.accumulators = {name: _Accumulator() for name, _ in self.layers}
+        self.accumulators = {name: _accumulator_for(module) for name, module in self.layers}
 
     @contextmanager
     def attach(self) -> Iterator[ActivationMonitor]:
@@ -120,7 +171,8 @@ class ActivationMonitor:
 
 
 def summarize(stats: list[LayerStats]) -> dict[str, float]:
-    """Mean dead fraction and sparsity over layers, weighted by channel count."""
+    """Mean dead fraction and sparsity over layers, weighted by unit count (channels, or
+    pieces for Maxout)."""
     measured = [s for s in stats if s.channels]
     channels = sum(s.channels for s in measured)
     if not channels:
@@ -138,10 +190,11 @@ def warn_dead_layers(
     flagged = [s for s in stats if s.channels and s.dead_fraction > threshold]
     for s in flagged:
         log.warning(
-            "%s%s: %.0f%% of %d channels are dead (input never positive on the evaluation set)",
+            "%s%s: %.0f%% of %d %s",
             f"{context}: " if context else "",
             s.layer,
             100 * s.dead_fraction,
             s.channels,
+            DEAD_MEANING[s.units],
         )
     return [s.layer for s in flagged]

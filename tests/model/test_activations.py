@@ -5,6 +5,7 @@ from torch import nn
 from model.activations import (
     ACTIVATIONS,
     ActivationSpecError,
+    Maxout,
     create_activation,
     parse_activation,
     swap_activations,
@@ -14,12 +15,29 @@ from model.activations import (
 @pytest.mark.parametrize("name", sorted(ACTIVATIONS))
 def test_every_activation_builds_runs_and_backpropagates(name: str) -> None:
     act = create_activation(name, channels=4)
-    x = torch.randn(3, 4, 5, 5, requires_grad=True)
+    # A widening activation (Maxout) takes ``pieces`` input channels per output channel.
+    pieces = parse_activation(name).pieces
+    x = torch.randn(3, 4 * pieces, 5, 5, requires_grad=True)
     act.train()
     y = act(x)
-    assert y.shape == x.shape
+    assert y.shape == (3, 4, 5, 5)
     y.sum().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all()
+
+
+def test_maxout_takes_the_max_over_each_group_of_k_channels() -> None:
+    # Pieces come in k blocks of C channels: unit c takes channels c, C + c, ...
+    x = torch.tensor([1.0, 5.0, -2.0, 3.0, -1.0, -4.0]).view(1, 6, 1, 1)
+    assert create_activation("maxout:3")(x).flatten().tolist() == [1.0, 5.0]
+    assert create_activation("maxout")(x).flatten().tolist() == [3.0, 5.0, -2.0]
+    maxout = create_activation("maxout:2")
+    assert isinstance(maxout, Maxout) and maxout.pieces == 2
+    assert parse_activation("maxout").pieces == 2 and parse_activation("relu").pieces == 1
+
+
+def test_swap_refuses_maxout_because_it_must_widen_the_layer_before() -> None:
+    with pytest.raises(ActivationSpecError, match="maxout:2 takes the max over 2 pieces"):
+        swap_activations(nn.Sequential(nn.Conv2d(3, 4, 1), nn.ReLU()), "maxout")
 
 
 @pytest.mark.parametrize(
@@ -54,6 +72,8 @@ def test_spec_parameters_reach_the_module() -> None:
         ("elu:nan", "out of range"),
         ("rrelu:0.5:0.1", "lower <= upper"),
         ("relu:1", "takes at most 0 parameter"),
+        ("maxout:2.5", "k must be a whole number, got 2.5"),
+        ("maxout:1", r"k=1 is out of range \[2"),
     ],
 )
 def test_bad_specs_name_the_problem_and_the_valid_forms(spec: str, message: str) -> None:

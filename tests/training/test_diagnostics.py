@@ -8,6 +8,7 @@ import pytest
 import torch
 from torch import nn
 
+from model.activations import Maxout
 from training.diagnostics import ActivationMonitor, summarize, warn_dead_layers
 
 
@@ -74,3 +75,37 @@ def test_warning_over_threshold(caplog: pytest.LogCaptureFixture) -> None:
         assert warn_dead_layers(stats, threshold=0.4) == ["1", "5"]
     assert "50% of 4 channels are dead" in caplog.text
     assert warn_dead_layers(stats, threshold=0.5) == []
+
+
+def known_maxout_net() -> nn.Module:
+    """1x1 conv to 3 Maxout units of 2 pieces each (channels c and 3 + c), inputs in (0, 1).
+
+    Unit 0: (x, x - 10), piece 1 never wins. Unit 1: (x - 0.5, 0.5 - x), both win.
+    Unit 2: (-x, -2x), piece 1 never wins and the output -x is never positive.
+    """
+    conv = nn.Conv2d(1, 6, 1)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, 1.0, -1.0, 1.0, -1.0, -2.0]).view(6, 1, 1, 1))
+        conv.bias.copy_(torch.tensor([0.0, -0.5, 0.0, -10.0, 0.5, 0.0]))
+    return nn.Sequential(conv, Maxout(2))
+
+
+def test_maxout_counts_pieces_that_never_win(caplog: pytest.LogCaptureFixture) -> None:
+    torch.manual_seed(0)
+    x = torch.rand(4, 1, 5, 5) * 0.98 + 0.01
+    model = known_maxout_net().eval()
+    monitor = ActivationMonitor(model)
+    with monitor.attach(), torch.no_grad():
+        model(x)
+    (maxout,) = monitor.results()
+    assert (maxout.layer, maxout.kind, maxout.units, maxout.channels) == (
+        "1",
+        "Maxout",
+        "pieces",
+        6,
+    )
+    assert maxout.dead_fraction == pytest.approx(2 / 6)
+    assert maxout.sparsity == pytest.approx(1 / 3)
+    with caplog.at_level(logging.WARNING):
+        assert warn_dead_layers([maxout], threshold=0.3) == ["1"]
+    assert "33% of 6 Maxout pieces never win" in caplog.text
