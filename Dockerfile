@@ -73,7 +73,7 @@ FROM builder AS serve-gpu-venv
 COPY --from=requirements /src/gpu.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
 COPY model/decoding/ model/decoding/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
@@ -123,7 +123,7 @@ FROM builder AS serve-venv
 COPY --from=requirements /src/serve.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
 COPY model/decoding/ model/decoding/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \

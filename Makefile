@@ -14,9 +14,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-# Everything: serving, training, and the test tools.
+# Everything: serving, training, tracking, and the test tools.
 $(VENV)/.installed-all: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[serve,dicom,train,ray,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,dicom,train,ray,track,dev]'
 	touch $@
 
 # Serving only: no torch, so `make serve` is quick on a fresh machine.

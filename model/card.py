@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+if TYPE_CHECKING:
+    import onnx
 
 CARD_METADATA_KEY = "rectifier.card"
 CARD_SCHEMA_VERSION = 1
@@ -197,3 +200,16 @@ def _read_card_with_onnxruntime(path: Path) -> ModelCard:
     except Exception as exc:
         raise CardError(f"{path} is not a loadable ONNX file: {exc}") from exc
     return card_from_metadata(session.get_modelmeta().custom_metadata_map)
+
+
+def write_card(proto: onnx.ModelProto, card: ModelCard) -> None:
+    """Put ``card`` into an ONNX model's ``metadata_props``, replacing any card there.
+
+    Works on the proto alone (no onnx import), so torch-free tools such as
+    ``rectifier pull`` can re-card a model.
+    """
+    for prop in list(proto.metadata_props):
+        if prop.key == CARD_METADATA_KEY:
+            proto.metadata_props.remove(prop)
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()

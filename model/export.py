@@ -20,9 +20,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from model.card import CARD_METADATA_KEY, ExportInfo, ModelCard
+from model.card import ExportInfo, ModelCard, write_card
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.files import write_atomically
+from model.layout import model_file, next_version
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +62,6 @@ class WithProbabilities(nn.Module):
         return self.head(self.model(image))
 
 
-def next_version(model_dir: Path) -> int:
-    versions = [int(p.name) for p in model_dir.glob("*") if p.is_dir() and p.name.isdigit()]
-    return max(versions, default=0) + 1
-
-
 def check_exportable(model: nn.Module) -> None:
     """Refuse states that would export to a wrong graph, naming the offending tensor."""
     for name, tensor in [*model.named_parameters(), *model.named_buffers()]:
@@ -94,9 +90,8 @@ def export_checkpoint(
     model = WithProbabilities(ckpt.model, config.task).eval()
     check_exportable(model)
 
-    model_dir = Path(models_dir) / name
-    version = version if version is not None else next_version(model_dir)
-    target = model_dir / str(version) / "model.onnx"
+    version = version if version is not None else next_version(Path(models_dir), name)
+    target = model_file(Path(models_dir), name, version)
     if target.exists():
         raise ExportError(f"{target} exists already; versions are immutable, pick another")
 
@@ -191,11 +186,3 @@ def check_parity(
             f"(tolerance {tolerance:g}), top-1 agreement {report.top1_agreement:.1%}"
         )
     return report
-
-
-def write_card(proto: onnx.ModelProto, card: ModelCard) -> None:
-    for prop in list(proto.metadata_props):
-        if prop.key == CARD_METADATA_KEY:
-            proto.metadata_props.remove(prop)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = CARD_METADATA_KEY, card.to_json()

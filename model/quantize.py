@@ -34,8 +34,9 @@ import onnxruntime as ort
 from model.card import ModelCard, Preprocessing, read_card
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.decoding import load_and_preprocess
-from model.export import ExportError, export_checkpoint, next_version, write_card
+from model.export import ExportError, export_checkpoint, write_card
 from model.files import write_atomically
+from model.layout import model_file, next_version
 from model.preprocess import preprocess_image
 
 log = logging.getLogger(__name__)
@@ -499,9 +500,8 @@ def export_reduced_precision(
     if precision == "int8" and calibration is None:
         raise QuantizationError("int8 needs calibration images (--calibration)")
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
-    model_dir = Path(models_dir) / name
-    version = version if version is not None else next_version(model_dir)
-    target = model_dir / str(version) / "model.onnx"
+    version = version if version is not None else next_version(Path(models_dir), name)
+    target = model_file(Path(models_dir), name, version)
     if target.exists():
         raise ExportError(f"{target} exists already; versions are immutable, pick another")
     images = None
@@ -539,9 +539,9 @@ def export_from_cli(
     quantize: str | None,
     calibration: Path | None,
     fp16: bool,
-) -> str:
+) -> tuple[str, Path]:
     """``rectifier export --quantize int8 | --fp16``: bad input becomes a typer error naming
-    the option; returns the line to print."""
+    the option; returns the line to print and the file written."""
     import typer
 
     from model.checkpoint import CheckpointError
@@ -570,8 +570,9 @@ def export_from_cli(
         if report.accuracy_fp32 is not None and report.accuracy_reduced is not None
         else ""
     )
-    return (
+    line = (
         f"wrote {result.path} ({precision}: top-1 agreement with fp32 {report.top1_agreement:.2%} "
         f"on {report.images} images{accuracy}; checked on {report.checked_on}; "
         f"report {result.path.parent / REPORT_NAME})"
     )
+    return line, result.path

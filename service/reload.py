@@ -21,8 +21,9 @@ import logging
 import time
 from typing import Any
 
+from model.layout import discover
 from service.errors import APIError
-from service.repository import ModelFailure, ModelRepository, ServedModel, discover
+from service.repository import ModelFailure, ModelRepository, ServedModel
 
 log = logging.getLogger(__name__)
 

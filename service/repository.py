@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import threading
 import time
 from collections import deque
@@ -23,15 +22,13 @@ import numpy as np
 import onnxruntime as ort
 
 from model.card import CardError, ModelCard, card_from_metadata
+from model.layout import MODEL_FILE, discover
 from service.batching import BatchObserver, DynamicBatcher
 from service.config import Settings
 from service.errors import APIError
 from service.providers import ProviderError, ProviderPlan, create_session
 
 log = logging.getLogger(__name__)
-
-MODEL_FILE = "model.onnx"
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 RepositoryState = Literal["loading", "ready", "failed"]
 
@@ -90,21 +87,6 @@ class ModelFailure:
 
     def __str__(self) -> str:
         return f"model {self.name} version {self.version} not served: {self.reason}"
-
-
-def discover(root: Path) -> list[tuple[str, int, Path]]:
-    """(name, version, path) of every ``<name>/<version>/model.onnx`` under ``root``."""
-    found = []
-    for model_dir in sorted(p for p in root.iterdir() if p.is_dir()):
-        if not _NAME.match(model_dir.name):
-            log.warning("skipping %s: not a valid model name", model_dir)
-            continue
-        for version_dir in sorted(p for p in model_dir.iterdir() if p.is_dir()):
-            if not version_dir.name.isdigit() or int(version_dir.name) < 1:
-                log.warning("skipping %s: versions are folders named 1, 2, ...", version_dir)
-                continue
-            found.append((model_dir.name, int(version_dir.name), version_dir / MODEL_FILE))
-    return found
 
 
 def check_card_against_graph(card: ModelCard, session: ort.InferenceSession) -> None:
