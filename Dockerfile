@@ -1,7 +1,8 @@
-# Rectifier images, one Dockerfile, three targets:
+# Rectifier images, one Dockerfile, four targets:
 #   serve      (default, the last stage) CPU inference service: onnxruntime + FastAPI, no torch
 #   serve-gpu  the same with onnxruntime-gpu and the CUDA/cuDNN runtime from pip wheels
 #   train      torch, torchvision and the training package, for `rectifier train` / `export`
+#   serve-ray  `serve` plus Ray Serve, the image of a Ray cluster (KubeRay, deploy/ray/)
 #
 #   docker build -t rectifier:serve .                      # or: docker compose build
 #   docker build --target serve-gpu -t rectifier:serve-gpu .
@@ -53,7 +54,8 @@ RUN cd /src \
     && python3 requirements.py pyproject.toml serve dicom > serve.txt \
     && python3 requirements.py pyproject.toml gpu dicom > gpu.txt \
     && echo "onnxruntime-gpu[cuda,cudnn]" >> gpu.txt \
-    && python3 requirements.py pyproject.toml train dicom > train.txt
+    && python3 requirements.py pyproject.toml train dicom > train.txt \
+    && python3 requirements.py pyproject.toml ray dicom > ray.txt
 
 # ---------------------------------------------------------------------------------------
 # What both serving images share: the port, the healthcheck and the command.
@@ -116,6 +118,31 @@ USER rectifier
 WORKDIR /work
 ENTRYPOINT ["rectifier"]
 CMD ["--help"]
+
+# ---------------------------------------------------------------------------------------
+# serve-ray: the CPU service plus Ray Serve, for a Ray cluster on Kubernetes (KubeRay runs
+# `ray start` in it; deploy/ray/rayservice.yaml). Not needed by `serve` or `serve-gpu`.
+FROM builder AS serve-ray-venv
+COPY --from=requirements /src/ray.txt /tmp/requirements.txt
+RUN pip install --quiet -r /tmp/requirements.txt
+COPY pyproject.toml README.md ./
+COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/decoding/ model/decoding/
+COPY service/ service/
+RUN pip install --quiet --no-deps --no-build-isolation . \
+    && pip uninstall --quiet --yes setuptools wheel
+
+FROM python AS serve-ray
+# KubeRay's probes call wget; Ray keeps its session files under /tmp/ray.
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends wget \
+    && rm -rf /var/lib/apt/lists/*
+COPY --from=serve-ray-venv /opt/venv /opt/venv
+ENV HOME=/tmp \
+    RECTIFIER_MODELS_DIR=/models \
+    RECTIFIER_DEVICE=cpu
+WORKDIR /tmp
+USER rectifier
 
 # ---------------------------------------------------------------------------------------
 # serve (default): CPU onnxruntime, FastAPI, the service and the torch-free model modules.

@@ -143,7 +143,7 @@ def _serve_on_ray(
         from service import ray_serve
     except ImportError as exc:
         typer.echo(
-            f"error: --engine ray needs Ray Serve ({exc}); pip install 'rectifier[serve,ray]'",
+            f"error: --engine ray needs Ray Serve ({exc}); pip install 'rectifier[ray]'",
             err=True,
         )
         return 2

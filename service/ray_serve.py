@@ -12,7 +12,7 @@ model folder that serves nothing fails the constructor with the reason ``/readyz
 (plus each model's error), and after ``CONSTRUCTOR_ATTEMPTS`` failures the deploy fails
 with that message. Ray replaces a replica that dies or fails its health check.
 
-Requires the optional extra ``ray`` (``pip install 'rectifier[serve,ray]'``); the plain service
+Requires the optional extra ``ray`` (``pip install 'rectifier[ray]'``); the plain service
 and its image never import this module.
 """
 
@@ -137,6 +137,7 @@ class RectifierReplica:
 
     async def __serve_build_asgi_app__(self) -> LifespanEntered:
         app = create_app(self._settings)
+        state_of(app).replicated_by = "Ray Serve replicas"
         lifespan = AsyncExitStack()
         await lifespan.enter_async_context(app.router.lifespan_context(app))
         try:
@@ -223,7 +224,9 @@ def serve_on_ray(
     import ray
 
     application = build_application(settings, scaling)
-    ray.init(address=address, include_dashboard=False, configure_logging=False)
+    # "local" starts a new instance even where RAY_ADDRESS names a cluster: the shutdown
+    # below must only ever stop an instance this command started.
+    ray.init(address=address or "local", include_dashboard=False, configure_logging=False)
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

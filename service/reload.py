@@ -5,7 +5,8 @@ The versions found under ``<models>/<name>/`` are loaded into new sessions and w
 (``ModelRepository.load_one``) while the old ones keep serving. Only when every version
 loaded does the swap happen, in one assignment under the repository's lock; a reload that
 fails leaves the old versions serving and answers 409 ``reload_failed`` with the reasons.
-Under ``--workers`` it answers 409 ``reload_unavailable``: a request reaches one worker only.
+Under ``--workers`` and on Ray Serve replicas it answers 409 ``reload_unavailable``: a request
+reaches one process only.
 
 Requests that already resolved the old model finish on it: its batcher is stopped (after
 draining what is queued) only ``retire_after_s`` later, longer than a request may spend

@@ -32,6 +32,9 @@ class ServiceState:
     draining: bool = False
     # Set by the CLI's server: stops it when start-up fails (a provider cannot load).
     on_fatal: Callable[[str], None] | None = None
+    # Set by an engine that runs other copies of this app behind one address ("Ray Serve
+    # replicas"): a request such as a hot reload reaches one copy only.
+    replicated_by: str | None = None
 
     def ready_repository(self) -> ModelRepository:
         """The repository once start-up has loaded it; 503 ``not_ready`` before that."""

@@ -39,4 +39,11 @@ async def reload_model(state: State, name: str) -> dict[str, Any]:
             "workers; restart it to serve the new versions",
             {"workers": workers},
         )
+    if state.replicated_by is not None:
+        raise APIError(
+            "reload_unavailable",
+            f"hot reload reaches one copy of the service and this one runs as one of "
+            f"{state.replicated_by}; deploy again to serve the new versions",
+            {"engine": state.replicated_by},
+        )
     return await state.ready_reloader().reload(name)

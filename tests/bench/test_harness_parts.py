@@ -53,3 +53,37 @@ def test_markdown_section_is_appended_when_absent(tmp_path: Path) -> None:
     text = path.read_text()
     assert text.startswith("# Benchmarks\n\n## Training throughput\nkept\n")
     assert text.rstrip().endswith(END)
+
+
+def test_scale_out_overhead_is_a_ratio_within_each_round() -> None:
+    from bench.scale_out import overhead
+
+    def row(rps: float, p50: float) -> list[dict[str, object]]:
+        return [{"requests_per_s": rps, "latency_ms": {"p50": p50}}]
+
+    rounds = [
+        # a busy round halves everything; the within-round ratio stays 0.5
+        {"workers_1": row(200, 4), "ray_1": row(100, 8), "workers_2": row(300, 4),
+         "ray_2": row(150, 6)},
+        {"workers_1": row(100, 8), "ray_1": row(50, 16), "workers_2": row(150, 8),
+         "ray_2": row(75, 12)},
+    ]  # fmt: skip
+    ratios = overhead(rounds, [16])  # type: ignore[arg-type]
+    assert ratios["1@16"]["rps"] == {"median": 0.5, "min": 0.5, "max": 0.5}
+    assert ratios["1@16"]["p50"]["median"] == 2.0
+    assert ratios["2@16"]["p50"]["median"] == 1.5
+
+
+def test_scale_out_section_has_its_own_markers(tmp_path: Path) -> None:
+    from bench import scale_out
+
+    path = tmp_path / "BENCHMARKS.md"
+    path.write_text(f"# Benchmarks\n\n{START}\nserving\n{END}\n")
+    write_markdown(
+        path, f"{scale_out.START}\nold\n{scale_out.END}\n", scale_out.START, scale_out.END
+    )
+    write_markdown(
+        path, f"{scale_out.START}\nnew\n{scale_out.END}\n", scale_out.START, scale_out.END
+    )
+    text = path.read_text()
+    assert "serving" in text and "new" in text and "old" not in text

@@ -173,6 +173,9 @@ def test_two_replicas_answer_exactly_as_the_single_process_service(ray_server, e
         assert client.get(f"{ray_server.url}/openapi.json").json()["info"]["title"] == "Rectifier"
         metrics = client.get(f"{ray_server.url}/metrics").text
         assert 'rectifier_model_info{model="rgb"' in metrics
+        # a hot reload would reach one replica: refused, as under --workers
+        reload = client.post(f"{ray_server.url}/v1/models/rgb/reload")
+        assert reload.status_code == 409 and "Ray Serve" in reload.json()["error"]["message"]
 
 
 @dataclass

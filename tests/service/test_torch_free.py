@@ -90,7 +90,7 @@ def _serving_image_model_files() -> dict[str, set[str]]:
     for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):
             stage = match.group(1)
-        elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
+        elif stage in ("serve-venv", "serve-gpu-venv", "serve-ray-venv") and line.startswith("COPY model/"):
             words = [word.removeprefix("model/") for word in line.split()[1:-1]]
             copied.setdefault(stage, set()).update(words)
     return copied
