@@ -120,17 +120,24 @@ ENTRYPOINT ["rectifier"]
 CMD ["--help"]
 
 # ---------------------------------------------------------------------------------------
-# serve-ray: the CPU service plus Ray Serve, for a Ray cluster on Kubernetes (KubeRay runs
-# `ray start` in it; deploy/ray/rayservice.yaml). Not needed by `serve` or `serve-gpu`.
-FROM builder AS serve-ray-venv
-COPY --from=requirements /src/ray.txt /tmp/requirements.txt
+# serve (default): CPU onnxruntime, FastAPI, the service and the torch-free model modules.
+FROM builder AS serve-venv
+COPY --from=requirements /src/serve.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/preprocess.py model/cli.py model/
+COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
 COPY model/decoding/ model/decoding/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel
+
+# ---------------------------------------------------------------------------------------
+# serve-ray: the CPU service plus Ray Serve, for a Ray cluster on Kubernetes (KubeRay runs
+# `ray start` in it; deploy/ray/rayservice.yaml). Not needed by `serve` or `serve-gpu`.
+# The serve image's venv (service, torch-free model modules) plus what the ray extra adds.
+FROM serve-venv AS serve-ray-venv
+COPY --from=requirements /src/ray.txt /tmp/requirements.txt
+RUN pip install --quiet -r /tmp/requirements.txt
 
 FROM python AS serve-ray
 # KubeRay's probes call wget; Ray keeps its session files under /tmp/ray.
@@ -144,18 +151,7 @@ ENV HOME=/tmp \
 WORKDIR /tmp
 USER rectifier
 
-# ---------------------------------------------------------------------------------------
-# serve (default): CPU onnxruntime, FastAPI, the service and the torch-free model modules.
-FROM builder AS serve-venv
-COPY --from=requirements /src/serve.txt /tmp/requirements.txt
-RUN pip install --quiet -r /tmp/requirements.txt
-COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
-COPY model/decoding/ model/decoding/
-COPY service/ service/
-RUN pip install --quiet --no-deps --no-build-isolation . \
-    && pip uninstall --quiet --yes setuptools wheel
-
+# serve, the default: the last stage.
 FROM serving AS serve
 COPY --from=serve-venv /opt/venv /opt/venv
 ENV RECTIFIER_DEVICE=cpu

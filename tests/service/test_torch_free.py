@@ -82,10 +82,6 @@ def test_service_builds_and_serves_without_torch(torch_free_run):
     assert "torch-free ok" in torch_free_run.stdout
 
 
-# The Dockerfile stages that build a serving image's venv (serve, serve-gpu, serve-ray).
-SERVING_STAGES = ("serve-venv", "serve-gpu-venv", "serve-ray-venv")
-
-
 def _serving_image_model_files() -> dict[str, set[str]]:
     """The model/ paths each serving stage of the Dockerfile copies (files, and folders
     ending in '/'), relative to model/, by stage name."""
@@ -94,7 +90,7 @@ def _serving_image_model_files() -> dict[str, set[str]]:
     for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):
             stage = match.group(1)
-        elif stage in SERVING_STAGES and line.startswith("COPY model/"):
+        elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
             words = [word.removeprefix("model/") for word in line.split()[1:-1]]
             copied.setdefault(stage, set()).update(words)
     return copied
@@ -119,7 +115,7 @@ def test_serving_images_copy_every_model_module_the_service_loads(torch_free_run
     listed = torch_free_run.stdout.split("model modules:", 1)[1].split()
     needed = {_module_file(name) for name in listed}
     copied = _serving_image_model_files()
-    assert set(copied) == set(SERVING_STAGES), copied
+    assert set(copied) == {"serve-venv", "serve-gpu-venv"}, copied
     for stage, paths in copied.items():
         missing = sorted(path for path in needed if not _is_copied(path, paths))
         assert not missing, f"Dockerfile stage {stage} lacks {missing}"
