@@ -6,6 +6,7 @@
 #
 #   docker build -t rectifier:serve .                      # or: docker compose build
 #   docker build --target serve-gpu -t rectifier:serve-gpu .
+#   docker build --target serve-ray -t rectifier:serve-ray .
 #   docker build --target train -t rectifier:train .
 #
 # Build with BuildKit (the default since Docker 23; `DOCKER_BUILDKIT=1` on older clients) so
