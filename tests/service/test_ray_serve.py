@@ -48,18 +48,24 @@ IMAGES = [
 class Cluster:
     address: str  # for --ray-address
     port: int  # Serve's HTTP port: the cluster's, set once by serve.start
+    metrics_port: int  # the node's Prometheus export (ray start --metrics-export-port)
 
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Cluster]:
     """A local Ray cluster with 2 CPUs, Serve listening on 127.0.0.1 and a free port."""
+    metrics_port = free_port()
     context = ray.init(
-        num_cpus=2, include_dashboard=False, configure_logging=False, log_to_driver=False
+        num_cpus=2,
+        include_dashboard=False,
+        configure_logging=False,
+        log_to_driver=False,
+        _metrics_export_port=metrics_port,
     )
     try:
         port = free_port()
         serve.start(http_options={"host": "127.0.0.1", "port": port})
-        yield Cluster(context.address_info["gcs_address"], port)
+        yield Cluster(context.address_info["gcs_address"], port, metrics_port)
     finally:
         serve.shutdown()
         ray.shutdown()
@@ -176,6 +182,26 @@ def test_two_replicas_answer_exactly_as_the_single_process_service(ray_server, e
         # a hot reload would reach one replica: refused, as under --workers
         reload = client.post(f"{ray_server.url}/v1/models/rgb/reload")
         assert reload.status_code == 409 and "Ray Serve" in reload.json()["error"]["message"]
+
+
+def test_ray_metrics_export_counts_every_replicas_requests(ray_server, ray_cluster):
+    """The scrape docs/scale-out.md recommends: Ray's node export, per replica."""
+    series = re.compile(
+        r'^ray_serve_deployment_request_counter_total\{[^}]*deployment="RectifierReplica"'
+        r'[^}]*replica="(\w+)"[^}]*\} (\S+)$',
+        re.MULTILINE,
+    )
+    live = {name.rsplit("#", 1)[-1] for name in replica_names()}
+    deadline = time.monotonic() + 45  # Ray reports metrics every few seconds
+    counts: dict[str, float] = {}
+    while time.monotonic() < deadline:
+        text = httpx.get(f"http://127.0.0.1:{ray_cluster.metrics_port}/metrics").text
+        counts = {replica: float(value) for replica, value in series.findall(text)}
+        if sum(counts.values()) >= len(IMAGES) * 2 * REPLICAS:  # the parity test's requests
+            break
+        time.sleep(1.0)
+    assert sum(counts.values()) >= len(IMAGES) * 2 * REPLICAS, counts
+    assert set(counts) <= live, (counts, live)
 
 
 @dataclass
