@@ -1,7 +1,9 @@
-"""``rectifier serve``: run the service with uvicorn (uvloop + httptools).
+"""``rectifier serve``: run the service with uvicorn (uvloop + httptools), or with
+``--engine ray`` as Ray Serve replicas of the same app (``service.ray_serve``).
 
-Flags override the ``RECTIFIER_*`` environment; a bad setting or an unusable execution
-provider stops here with a clear message, before any port is opened.
+Flags override the ``RECTIFIER_*`` environment; a bad setting, a bad engine flag or an
+unusable execution provider stops here with a clear message, before any port is opened
+or Ray is started.
 """
 
 from __future__ import annotations

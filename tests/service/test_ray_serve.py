@@ -89,6 +89,29 @@ def run_cli(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--engine", "ray", "--workers", "2"), "--workers applies to --engine uvicorn"),
+        (("--engine", "ray", "--autoscale", "3:1"), "--autoscale needs 1 <= MIN <= MAX"),
+        (("--engine", "ray", "--replicas", "2", "--autoscale", "1:2"), "not both"),
+        (
+            (
+                "--replicas",
+                "2",
+            ),
+            "applies to --engine ray only",
+        ),
+        (("--engine", "k8s"), "choose uvicorn or ray"),
+    ],
+    ids=["workers", "autoscale-order", "replicas-and-autoscale", "replicas-without-ray", "engine"],
+)
+def test_bad_engine_flags_are_refused_before_ray_starts(tmp_path, args, message):
+    result = run_cli(tmp_path, *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.fixture(scope="module")
 def broken_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("broken-models")
