@@ -89,6 +89,23 @@ def run_cli(
     )
 
 
+def test_replica_resources_follow_the_device_and_the_cpu_reservation(tmp_path):
+    from service.config import Settings
+    from service.ray_serve import Scaling, gpus_per_replica, replica_settings
+
+    cpu, cuda = (
+        Settings(models_dir=tmp_path, device="cpu"),
+        Settings(models_dir=tmp_path, device="cuda,cpu"),
+    )
+    assert gpus_per_replica(cpu, Scaling()) == 0.0
+    assert gpus_per_replica(cuda, Scaling()) == 1.0  # a CUDA provider asked for: one GPU
+    assert gpus_per_replica(cuda, Scaling(num_gpus=0.5)) == 0.5  # --replica-gpus wins
+    threads = replica_settings(cpu, 2.5)
+    assert (threads.intra_op_threads, threads.decode_threads) == (2, 2)
+    pinned = replica_settings(cpu.model_copy(update={"intra_op_threads": 6}), 1.0)
+    assert (pinned.intra_op_threads, pinned.decode_threads) == (6, 1)
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
