@@ -155,3 +155,10 @@ def multi_frame(count: int = 3) -> bytes:
 def colour_picture() -> np.ndarray:
     y, x = np.mgrid[0:48, 0:64]
     return np.stack([x * 4, y * 5, (x + y) * 2], axis=-1).astype(np.uint8)
+
+
+def with_bad_rle_segment_offset(data: bytes) -> bytes:
+    """An RLE Lossless file whose second segment offset (in the fragment's 64-byte RLE
+    header) points inside the first segment: pylibjpeg-rle's Rust decoder panics on it."""
+    start = data.rindex(b"\xfe\xff\x00\xe0") + 8  # the last fragment's value
+    return data[: start + 8] + (255).to_bytes(4, "little") + data[start + 12 :]

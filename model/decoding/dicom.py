@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import logging
 import re
+import warnings
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,11 @@ from model.decoding.frames import choose_frame
 from model.decoding.limits import check_size
 
 # pydicom's value validation would warn (and log) with the offending value: a name, a date.
+# Its other warnings about damaged files go nowhere either: the error we raise names the
+# problem, and nothing a file says reaches a log.
 pydicom_config.settings.reading_validation_mode = pydicom_config.IGNORE
 logging.getLogger("pydicom").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"pydicom(\.|$)")
 
 MAX_BITS_STORED = 16
 GRAYSCALE = ("MONOCHROME1", "MONOCHROME2")
@@ -194,7 +198,11 @@ def _required_int(ds: Dataset, keyword: str) -> int:
 def _pixels(ds: Dataset, syntax: UID, index: int | None) -> np.ndarray:
     try:
         return pixel_array(ds, index=index)
-    except Exception as exc:  # short or corrupt pixel data, a codec failing on its stream
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    # Short or corrupt pixel data, a codec failing on its stream. A Rust codec's panic
+    # (pylibjpeg-rle on a damaged segment) is a pyo3 PanicException, a BaseException.
+    except BaseException as exc:
         raise DecodeError(
             "invalid_image",
             f"the DICOM pixel data ({syntax.name}) is truncated or corrupt",

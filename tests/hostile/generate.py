@@ -41,6 +41,7 @@ from tests.dicomfiles import (
     huge_dimensions,
     multi_frame,
     with_32_bits_stored,
+    with_bad_rle_segment_offset,
     with_bad_vr,
     with_transfer_syntax,
     without_pixel_data,
@@ -335,6 +336,8 @@ def _dicom_cases(b: CorpusBuilder) -> None:
         ("dicom_bits_stored_32", "a DICOM file storing 32 bits per sample", with_32_bits_stored(), dicom, 400, "invalid_image"),
         ("dicom_huge_dims", "a DICOM header claiming 60000x60000", huge_dimensions(), dicom, 413, "image_too_large"),
         ("dicom_bad_vr", "a DICOM element with the VR 'ZZ'", with_bad_vr(ct), dicom, 400, "invalid_image"),
+        ("dicom_rle_panic", "an RLE segment table that makes the Rust decoder panic",
+         with_bad_rle_segment_offset(ct_bytes(size=40, syntax=SYNTAXES["rle"])), dicom, 400, "invalid_image"),
         ("dicom_multi_frame", "a 3-frame DICOM file, no frame chosen", multi_frame(3), dicom, 422, "multiple_frames"),
     ]
     # fmt: on

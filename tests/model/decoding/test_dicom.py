@@ -21,6 +21,7 @@ from tests.dicomfiles import (
     huge_dimensions,
     multi_frame,
     with_32_bits_stored,
+    with_bad_rle_segment_offset,
     with_bad_vr,
     with_transfer_syntax,
     without_pixel_data,
@@ -209,6 +210,13 @@ def test_unsupported_transfer_syntax_is_refused_with_415():
     assert error.code == "unsupported_media_type"
     assert "MPEG2" in error.message and "supported: " in error.message
     assert "RLE Lossless" in error.message
+
+
+def test_a_codec_panic_is_refused_like_any_corrupt_data():
+    # A Rust codec's panic is a BaseException, which a plain `except Exception` would miss.
+    error = refusal(with_bad_rle_segment_offset(ct_bytes(size=40, syntax=SYNTAXES["rle"])))
+    assert error.code == "invalid_image"
+    assert "(RLE Lossless) is truncated or corrupt" in error.message
 
 
 def test_more_than_16_bits_stored_is_refused():
