@@ -56,6 +56,7 @@ def ray_cluster() -> Iterator[Cluster]:
     """A local Ray cluster with 2 CPUs, Serve listening on 127.0.0.1 and a free port."""
     metrics_port = free_port()
     context = ray.init(
+        address="local",  # a new cluster, never one `ray start` left running here
         num_cpus=2,
         include_dashboard=False,
         configure_logging=False,
