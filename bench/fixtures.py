@@ -84,16 +84,15 @@ def _upload(name: str, folder: Path, size: int) -> Path:
 
 def image_set(dataset: Any, spec: Preprocessing, calibration: int, holdout: int) -> Any:
     """Calibration images from the train split, holdout (with targets) from the test split."""
-    from model.quantize import ImageSet
+    from training.calibration import bundle_image_set
 
-    rng = np.random.default_rng(SEED)
-    train_rows = rng.permutation(len(dataset.train))[:calibration]
-    test_rows = rng.permutation(len(dataset.test))[:holdout]
-    return ImageSet(
-        np.stack([dataset.train.preprocess(int(i), spec) for i in train_rows]),
-        np.stack([dataset.test.preprocess(int(i), spec) for i in test_rows]),
-        f"{DEMO_DATA} (train for calibration, test held out)",
-        dataset.test.targets[test_rows],
+    return bundle_image_set(
+        dataset,
+        spec,
+        calibration=calibration,
+        holdout=holdout,
+        seed=SEED,
+        source=f"{DEMO_DATA} (train for calibration, test held out)",
     )
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import typer
 
+from model.mlflow_store import TRACKING_URI_HELP
+
 app = typer.Typer(
     name="rectifier",
     help="Train ReLU-family CNN classifiers, export them to ONNX, and serve them over HTTP.",
@@ -36,85 +38,6 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-TRACKING_URI_HELP = (
-    "MLflow tracking/registry URI: http(s)://HOST:PORT for a server, sqlite:///FILE.db for a "
-    "local store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
-)
-
-
-@app.command()
-def export(
-    checkpoint: Path = typer.Argument(
-        ..., help="A checkpoint file, or a run folder (its best.pt is exported)."
-    ),
-    out: Path = typer.Option(Path("models"), "--out", help="The model repository folder."),
-    name: str = typer.Option(..., "--name", help="Model name: letters, digits, '.', '_', '-'."),
-    version: int | None = typer.Option(
-        None, "--version", min=1, help="Version number (default: the next free one)."
-    ),
-    quantize: str | None = typer.Option(
-        None, "--quantize", help="int8: static QDQ per-channel quantisation (CPU)."
-    ),
-    calibration: Path | None = typer.Option(
-        None,
-        "--calibration",
-        help="int8 calibration images: a run folder, an image folder or a .npz "
-        "(default: the run folder given as CHECKPOINT).",
-    ),
-    fp16: bool = typer.Option(False, "--fp16", help="float16 weights, for GPU execution."),
-    register: str | None = typer.Option(
-        None,
-        "--register",
-        help="Also log the ONNX file to the MLflow model registry as a new version of NAME.",
-    ),
-    tracking_uri: str | None = typer.Option(
-        None, "--tracking-uri", help=TRACKING_URI_HELP + " Used with --register."
-    ),
-) -> None:
-    """Export a checkpoint to OUT/NAME/VERSION/model.onnx with its card, checked for parity."""
-    from model.checkpoint import CheckpointError
-    from model.export import ExportError, export_checkpoint
-
-    if tracking_uri is not None and register is None:
-        raise typer.BadParameter(
-            "only means something with --register NAME", param_hint="--tracking-uri"
-        )
-    path = checkpoint / "best.pt" if checkpoint.is_dir() else checkpoint
-    if quantize is not None or fp16:
-        from model.quantize import export_from_cli
-
-        calibration = calibration or (checkpoint if checkpoint.is_dir() else None)
-        line, written = export_from_cli(path, out, name, version, quantize, calibration, fp16)
-        typer.echo(line)
-    else:
-        try:
-            result = export_checkpoint(path, out, name, version=version)
-        except (CheckpointError, ExportError, ValueError) as exc:
-            raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from exc
-        written = result.path
-        typer.echo(
-            f"wrote {result.path} (max abs diff vs PyTorch {result.parity.max_abs_diff:.2e}, "
-            f"top-1 agreement {result.parity.top1_agreement:.0%})"
-        )
-    if register is not None:
-        _register(written, register, tracking_uri)
-
-
-def _register(path: Path, name: str, tracking_uri: str | None) -> None:
-    from model.registry import RegistryError, register_onnx
-
-    try:
-        registered = register_onnx(path, name, tracking_uri)
-    except RegistryError as exc:
-        typer.echo(f"error: {path} was exported but not registered: {exc}", err=True)
-        raise typer.Exit(1) from exc
-    typer.echo(
-        f"registered {registered.model_uri} in {registered.tracking_uri} "
-        f"(run {registered.run_id}); serve it with: rectifier pull {registered.model_uri} "
-        f"--tracking-uri {registered.tracking_uri} --out MODELS"
-    )
-
-
 @app.command()
 def pull(
     model_uri: str = typer.Argument(
@@ -136,7 +59,7 @@ def pull(
 
 # Modules that add commands with ``register(app)``. A module whose package is not
 # installed (training, in the serving image) is skipped.
-COMMAND_MODULES = ("training.cli", "service.cli", "service.loadgen")
+COMMAND_MODULES = ("training.export_cli", "training.cli", "service.cli", "service.loadgen")
 
 
 def _register_package_commands() -> None:

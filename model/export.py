@@ -72,7 +72,7 @@ def check_exportable(model: nn.Module) -> None:
         if tensor.is_floating_point() and not torch.isfinite(tensor).all():
             raise ExportError(
                 f"{name} holds NaN or Inf values: the training diverged; export an earlier "
-                "checkpoint (for example best.pt) or lower the learning rate"
+                "checkpoint (a run's best one) or lower the learning rate"
             )
 
 

@@ -30,6 +30,10 @@ ARTIFACTS_BESIDE_DATABASE = "mlartifacts"
 # these bounds is down: say so in seconds, not minutes. Explicit settings win.
 HTTP_RETRIES = "2"
 HTTP_TIMEOUT_S = "10"
+TRACKING_URI_HELP = (
+    "MLflow tracking/registry URI: http(s)://HOST:PORT for a server, sqlite:///FILE.db for a "
+    "local store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+)
 
 
 class TrackingStoreError(RuntimeError):

@@ -1,19 +1,18 @@
-"""What a run leaves in its folder: metrics.json, report.md and the PNG plots."""
+"""What a run leaves in its folder besides checkpoints: metrics, report and the PNG plots."""
 
 from __future__ import annotations
 
 import json
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from model.checkpoint import ModelConfig
 from training import plots
 from training.config import TrainConfig
+from training.evaluate import FinalEvaluation
 from training.metrics import confusion, per_label_auc
-
-if TYPE_CHECKING:
-    from training.run import FinalEvaluation
+from training.run_folder import RunFolder
 
 
 def json_safe(value: Any) -> Any:
@@ -28,7 +27,7 @@ def json_safe(value: Any) -> Any:
 
 
 def write_run_artifacts(
-    run_dir: Path,
+    folder: RunFolder,
     config: TrainConfig,
     model_config: ModelConfig,
     history: list[dict[str, Any]],
@@ -47,7 +46,7 @@ def write_run_artifacts(
     figures: list[tuple[str, Path]] = []
     if history:
         figures.append(
-            ("Learning curves", plots.learning_curves(history, run_dir / "learning_curves.png"))
+            ("Learning curves", plots.learning_curves(history, folder.plot("learning_curves")))
         )
     if final is not None:
         payload["test"] = final.metrics
@@ -58,7 +57,7 @@ def write_run_artifacts(
         payload["test_per_label_auc"] = dict(zip(labels, aucs, strict=True))
         if model_config.task == "multilabel":
             figures.append(
-                ("Per-label AUC", plots.label_auc_plot(aucs, labels, run_dir / "label_auc.png"))
+                ("Per-label AUC", plots.label_auc_plot(aucs, labels, folder.plot("label_auc")))
             )
         else:
             matrix = confusion(preds.targets, preds.scores, len(labels))
@@ -66,7 +65,7 @@ def write_run_artifacts(
             figures.append(
                 (
                     "Confusion matrix",
-                    plots.confusion_matrix_plot(matrix, labels, run_dir / "confusion_matrix.png"),
+                    plots.confusion_matrix_plot(matrix, labels, folder.plot("confusion_matrix")),
                 )
             )
     if history or final is not None:
@@ -76,13 +75,13 @@ def write_run_artifacts(
                 plots.dead_units_plot(
                     history,
                     final.layers if final else [],
-                    run_dir / "dead_units.png",
+                    folder.plot("dead_units"),
                     config.dead_threshold,
                 ),
             )
         )
-    (run_dir / "metrics.json").write_text(json.dumps(json_safe(payload), indent=2))
-    (run_dir / "report.md").write_text(render_report(config, model_config, history, final, figures))
+    folder.write_text(folder.metrics, json.dumps(json_safe(payload), indent=2))
+    folder.write_text(folder.report, render_report(config, model_config, history, final, figures))
 
 
 def _fmt(value: Any, percent: bool = False) -> str:

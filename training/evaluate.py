@@ -7,14 +7,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+import torch
 
-from model.checkpoint import load_checkpoint
-from training.data import default_workers
-from training.datasets import DatasetError, load_dataset
-from training.diagnostics import LayerStats
-from training.engine import select_device
-from training.run import evaluate_model
+from model.checkpoint import ModelConfig, load_checkpoint
+from training.data import default_workers, eval_loader
+from training.datasets import DatasetBundle, DatasetError, load_dataset
+from training.diagnostics import ActivationMonitor, LayerStats, summarize
+from training.engine import Predictions, predict, select_device
+from training.metrics import evaluate_scores
+from training.run_folder import RunFolder, checkpoint_in
+
+
+@dataclass(frozen=True)
+class FinalEvaluation:
+    """What a finished run measured on its test split (the report's and card's figures)."""
+
+    metrics: dict[str, float]
+    layers: list[LayerStats]
+    predictions: Predictions
+    train_seconds: float
+
+
+def evaluate_model(
+    model: torch.nn.Module,
+    bundle: DatasetBundle,
+    model_config: ModelConfig,
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+) -> tuple[dict[str, float], list[LayerStats], Predictions]:
+    """Test metrics and activation diagnostics of ``model`` on the bundle's test split."""
+    loader = eval_loader(bundle, bundle.test, model_config.preprocessing, batch_size, workers)
+    monitor = ActivationMonitor(model)
+    preds = predict(model, loader, device=device, task=bundle.task, monitor=monitor)
+    layers = monitor.results()
+    metrics = {**evaluate_scores(preds.targets, preds.scores, bundle.task), **summarize(layers)}
+    return metrics, layers, preds
 
 
 @dataclass(frozen=True)
@@ -38,13 +66,8 @@ class Evaluation:
 
 def resolve_checkpoint(path: Path) -> tuple[Path, dict[str, Any]]:
     """The checkpoint file and the run's recorded config (empty for a bare file)."""
-    if path.is_dir():
-        config_path = path / "config.yaml"
-        recorded = yaml.safe_load(config_path.read_text()) if config_path.is_file() else {}
-        return path / "best.pt", recorded or {}
-    recorded_path = path.parent / "config.yaml"
-    recorded = yaml.safe_load(recorded_path.read_text()) if recorded_path.is_file() else {}
-    return path, recorded or {}
+    checkpoint = checkpoint_in(path)
+    return checkpoint, RunFolder(checkpoint.parent).recorded_config()
 
 
 def evaluate(
@@ -59,7 +82,7 @@ def evaluate(
 ) -> Evaluation:
     """Test-split metrics of the checkpoint, with the preprocessing recorded in it.
 
-    ``data``/``data_root`` default to what the run folder's ``config.yaml`` recorded.
+    ``data``/``data_root`` default to what the run folder recorded.
     """
     checkpoint_path, recorded = resolve_checkpoint(Path(path))
     data = data or recorded.get("data")

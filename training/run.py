@@ -20,7 +20,7 @@ import torch
 
 from model.checkpoint import Checkpoint, ModelConfig, load_checkpoint, save_checkpoint
 from training.artifacts import write_run_artifacts
-from training.config import TrainConfig, write_config
+from training.config import TrainConfig
 from training.data import (
     AugmentedDataset,
     PreprocessedDataset,
@@ -32,10 +32,12 @@ from training.data import (
 )
 from training.datasets import DatasetBundle, load_dataset
 from training.diagnostics import ActivationMonitor, LayerStats, summarize, warn_dead_layers
-from training.engine import Predictions, Trainer, make_loss, predict, select_device
+from training.engine import Trainer, make_loss, predict, select_device
+from training.evaluate import FinalEvaluation, evaluate_model
 from training.metrics import evaluate_scores
 from training.optim import class_weights, make_optimizer, warmup_cosine
 from training.progress import Progress
+from training.run_folder import LAST, RunFolder, checkpoint_in
 
 log = logging.getLogger(__name__)
 
@@ -64,16 +66,6 @@ def default_run_name(config: TrainConfig) -> str:
     return re.sub(
         r"[^A-Za-z0-9._-]+", "_", f"{data}-{config.arch}-{config.activation}-s{config.seed}"
     )
-
-
-def new_run_dir(config: TrainConfig) -> Path:
-    base = Path(config.out) / (config.name or default_run_name(config))
-    candidate, n = base, 1
-    while candidate.exists():
-        n += 1
-        candidate = base.with_name(f"{base.name}-{n}")
-    candidate.mkdir(parents=True)
-    return candidate
 
 
 def model_config_for(config: TrainConfig, bundle: DatasetBundle) -> ModelConfig:
@@ -138,8 +130,13 @@ class Run:
         self.train_seconds = 0.0
         if resume is not None:
             self._restore(resume)
-        self.run_dir = run_dir or new_run_dir(config)
-        write_config(config, self.run_dir)
+        self.folder = (
+            RunFolder(run_dir)
+            if run_dir
+            else RunFolder.create(config.out, config.name or default_run_name(config))
+        )
+        self.run_dir = self.folder.path
+        self.folder.write_config(config.to_dict())
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -190,7 +187,7 @@ class Run:
     def _restore(self, checkpoint: Checkpoint) -> None:
         state = checkpoint.training_state
         if state is None:
-            raise ValueError("the checkpoint holds no training state (resume from last.pt)")
+            raise ValueError(f"the checkpoint holds no training state (resume from {LAST})")
         self.model.load_state_dict(checkpoint.model.state_dict())
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -208,11 +205,11 @@ class Run:
 
     @property
     def last_path(self) -> Path:
-        return self.run_dir / "last.pt"
+        return self.folder.last
 
     @property
     def best_path(self) -> Path:
-        return self.run_dir / "best.pt"
+        return self.folder.best
 
     def validate(self) -> tuple[dict[str, float], list[LayerStats]]:
         monitor = ActivationMonitor(self.model)
@@ -262,7 +259,7 @@ class Run:
                 self.last_path,
                 self.run_dir,
             )
-            write_run_artifacts(self.run_dir, self.config, self.model_config, self.history, None)
+            write_run_artifacts(self.folder, self.config, self.model_config, self.history, None)
             return self._result(interrupted=True)
         return self._finish()
 
@@ -341,7 +338,7 @@ class Run:
         metrics = {**best.metrics, **{f"test_{k}": v for k, v in test.items()}}
         save_checkpoint(self.best_path, self.model_config, best.model, metrics=metrics)
         write_run_artifacts(
-            self.run_dir,
+            self.folder,
             self.config,
             self.model_config,
             self.history,
@@ -369,38 +366,12 @@ class Run:
         )
 
 
-@dataclass(frozen=True)
-class FinalEvaluation:
-    metrics: dict[str, float]
-    layers: list[LayerStats]
-    predictions: Predictions
-    train_seconds: float
-
-
-def evaluate_model(
-    model: torch.nn.Module,
-    bundle: DatasetBundle,
-    model_config: ModelConfig,
-    batch_size: int,
-    workers: int,
-    device: torch.device,
-) -> tuple[dict[str, float], list[LayerStats], Predictions]:
-    """Test metrics and activation diagnostics of ``model`` on the bundle's test split."""
-    loader = eval_loader(bundle, bundle.test, model_config.preprocessing, batch_size, workers)
-    monitor = ActivationMonitor(model)
-    preds = predict(model, loader, device=device, task=bundle.task, monitor=monitor)
-    layers = monitor.results()
-    metrics = {**evaluate_scores(preds.targets, preds.scores, bundle.task), **summarize(layers)}
-    return metrics, layers, preds
-
-
 def train(config: TrainConfig) -> RunResult:
     return Run(config).fit()
 
 
 def resume(path: str | Path, config: TrainConfig) -> RunResult:
     """Continue a run from ``last.pt`` (or a run folder), in the same folder."""
-    path = Path(path)
-    checkpoint_path = path / "last.pt" if path.is_dir() else path
+    checkpoint_path = checkpoint_in(Path(path), "last")
     checkpoint = load_checkpoint(checkpoint_path)
     return Run(config, resume=checkpoint, run_dir=checkpoint_path.parent).fit()

@@ -6,6 +6,7 @@ from typer.testing import CliRunner
 from model.card import read_card
 from model.cli import app
 from tests.conftest import make_checkpoint
+from training.run_folder import RunFolder
 
 runner = CliRunner()
 
@@ -22,7 +23,8 @@ def test_help_lists_the_subcommands() -> None:
 
 
 def test_export_writes_a_loadable_model_with_its_card(tmp_path: Path) -> None:
-    ckpt = make_checkpoint(tmp_path / "best.pt", resize_size=32, crop_size=32)
+    # A run folder exports its best checkpoint.
+    ckpt = make_checkpoint(RunFolder(tmp_path).best, resize_size=32, crop_size=32)
     result = runner.invoke(
         app, ["export", str(tmp_path), "--name", "m", "--out", str(tmp_path / "models")]
     )

@@ -132,7 +132,7 @@ def test_int8_export_is_static_qdq_per_channel(
 def test_int8_below_the_agreement_floor_fails_and_writes_nothing(
     tmp_path: Path, trained_checkpoint: Path, dataset: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(quantize, "MIN_INT8_AGREEMENT", 1.01)  # unreachable
+    monkeypatch.setattr(quantize.checks, "MIN_INT8_AGREEMENT", 1.01)  # unreachable
     with pytest.raises(QuantizationError, match="top-1 agreement"):
         export_reduced_precision(
             trained_checkpoint, tmp_path, "colours", precision="int8", calibration=dataset

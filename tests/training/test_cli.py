@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from model.cli import app
+from training.run_folder import RunFolder
 
 runner = CliRunner()
 TINY = ["--arch-option", "width=4", "--arch-option", "depth=1", "--img-size", "16"]
@@ -68,7 +69,7 @@ def test_train_from_a_config_file_then_evaluate(tmp_path: Path, data_dir: Path) 
     result = runner.invoke(app, ["train", "--config", str(config), "--epochs", "1", *TINY])
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "cli"
-    metrics = json.loads((run / "metrics.json").read_text())
+    metrics = json.loads(RunFolder(run).metrics.read_text())
     assert len(metrics["epochs"]) == 1
 
     result = runner.invoke(app, ["evaluate", str(run), "--output", str(tmp_path / "e.json")])
@@ -91,7 +92,7 @@ def test_evaluate_refuses_a_different_dataset(tmp_path: Path, data_dir: Path) ->
         app,
         [
             "evaluate",
-            str(tmp_path / "r" / "best.pt"),
+            str(RunFolder(tmp_path / "r").best),
             "--data",
             "gtsrb",
             "--data-root",
@@ -111,8 +112,8 @@ def test_resume_from_the_command_line_extends_a_run(tmp_path: Path, data_dir: Pa
     # The recorded config is reused; only the epoch budget changes.
     result = runner.invoke(app, ["train", "--resume", str(run), "--epochs", "2", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert len(json.loads((run / "metrics.json").read_text())["epochs"]) == 2
-    assert "epochs: 2" in (run / "config.yaml").read_text()
+    assert len(json.loads(RunFolder(run).metrics.read_text())["epochs"]) == 2
+    assert "epochs: 2" in RunFolder(run).config.read_text()
 
 
 def test_resume_needs_a_training_state(tmp_path: Path) -> None:

@@ -16,35 +16,36 @@ from model.export import export_checkpoint
 from tests.training.conftest import tiny_config
 from training.engine import Trainer
 from training.run import resume, train
+from training.run_folder import Plot, RunFolder
 
 FORMATS = [
-    ("medmnist:pneumoniamnist", "medmnist", "confusion_matrix.png"),
-    ("medmnist:chestmnist", "medmnist", "label_auc.png"),
-    ("medmnist:dermamnist", "medmnist", "confusion_matrix.png"),
-    ("gtsrb", "gtsrb_root", "confusion_matrix.png"),
-    ("gtsrb:roi", "gtsrb_root", "confusion_matrix.png"),
-    ("imagefolder:folder", "", "confusion_matrix.png"),
+    ("medmnist:pneumoniamnist", "medmnist", "confusion_matrix"),
+    ("medmnist:chestmnist", "medmnist", "label_auc"),
+    ("medmnist:dermamnist", "medmnist", "confusion_matrix"),
+    ("gtsrb", "gtsrb_root", "confusion_matrix"),
+    ("gtsrb:roi", "gtsrb_root", "confusion_matrix"),
+    ("imagefolder:folder", "", "confusion_matrix"),
 ]
 
 
 @pytest.mark.parametrize(("data", "root", "plot"), FORMATS)
 def test_one_epoch_on_each_format(
-    tmp_path: Path, data_dir: Path, data: str, root: str, plot: str
+    tmp_path: Path, data_dir: Path, data: str, root: str, plot: Plot
 ) -> None:
     config = tiny_config(tmp_path, data=data, data_root=str(data_dir / root))
     result = train(config)
-    folder = result.run_dir
-    for name in ("config.yaml", "metrics.json", "report.md", "learning_curves.png", plot):
-        assert (folder / name).is_file(), name
-    assert (folder / "dead_units.png").is_file()
-    metrics = json.loads((folder / "metrics.json").read_text())
+    folder = RunFolder(result.run_dir)
+    for path in (folder.config, folder.metrics, folder.report, folder.plot("learning_curves")):
+        assert path.is_file(), path
+    assert folder.plot(plot).is_file() and folder.plot("dead_units").is_file()
+    metrics = json.loads(folder.metrics.read_text())
     assert len(metrics["epochs"]) == 1 and metrics["completed"]
     assert 0 <= metrics["test"]["acc"] <= 1
     assert metrics["epochs"][0]["dead_per_layer"]  # diagnostics tracked per epoch
-    assert yaml.safe_load((folder / "config.yaml").read_text())["data"] == data
+    assert yaml.safe_load(folder.config.read_text())["data"] == data
     best = load_checkpoint(result.best_checkpoint)
     assert best.metrics["test_acc"] == pytest.approx(metrics["test"]["acc"])
-    assert "Activation diagnostics" in (folder / "report.md").read_text()
+    assert "Activation diagnostics" in folder.report.read_text()
 
 
 def test_best_checkpoint_exports_with_its_test_metrics(tmp_path: Path, signs_dir: Path) -> None:
@@ -86,7 +87,7 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_matches_an_uninterrupted_run(
     assert stopped.interrupted and stopped.last_checkpoint.is_file()
     state = load_checkpoint(stopped.last_checkpoint).training_state
     assert state is not None and state["epoch"] == 1
-    assert not json.loads((stopped.run_dir / "metrics.json").read_text())["completed"]
+    assert not json.loads(RunFolder(stopped.run_dir).metrics.read_text())["completed"]
 
     monkeypatch.setattr(Trainer, "train_epoch", original)
     resumed = resume(stopped.run_dir, config)
