@@ -23,7 +23,6 @@ from training.datasets.base import DatasetBundle, DatasetError, Split
 log = logging.getLogger(__name__)
 
 Augment = Literal["none", "light", "standard"]
-AUGMENTS: tuple[str, ...] = ("none", "light", "standard")
 EVAL_CACHE_BYTES = 2 << 30  # precompute evaluation tensors up to this size
 
 
