@@ -29,7 +29,7 @@ lint: $(VENV)/.installed-all
 	$(BIN)/ruff format --check model service training tests bench
 
 typecheck: $(VENV)/.installed-all
-	$(BIN)/mypy model service
+	$(BIN)/mypy model service training
 
 test: lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -244,10 +244,6 @@ def create_activation(spec: str | ActivationSpec, channels: int | None = None) -
     return parsed.definition.build(parsed.values, channels)
 
 
-def needs_channels(spec: str | ActivationSpec) -> bool:
-    return parse_activation(spec).definition.per_channel
-
-
 def swap_activations(
     module: nn.Module,
     spec: str | ActivationSpec,

@@ -32,7 +32,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     exported and registered once through the CLI."""
     root = tmp_path_factory.mktemp("registry")
     uri = f"sqlite:///{root / 'mlflow.db'}"
-    checkpoint = make_checkpoint(root / "best.pt", resize_size=36, crop_size=32)
+    checkpoint = make_checkpoint(root / "model.pt", resize_size=36, crop_size=32)
     result = runner.invoke(
         app,
         [
@@ -133,7 +133,7 @@ def test_pull_errors_name_the_model_uri(store, tmp_path: Path, uri: str, message
 
 
 def test_register_with_no_server_fails_fast_and_keeps_the_export(tmp_path: Path) -> None:
-    checkpoint = make_checkpoint(tmp_path / "best.pt", resize_size=32, crop_size=32)
+    checkpoint = make_checkpoint(tmp_path / "model.pt", resize_size=32, crop_size=32)
     uri = f"http://127.0.0.1:{free_port()}"
     started = time.monotonic()
     result = runner.invoke(

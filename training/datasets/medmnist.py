@@ -18,7 +18,6 @@ import numpy as np
 from model.card import ColorMode, Task
 from training.datasets.base import DatasetBundle, DatasetError, Split
 
-SIZES = (28, 64, 128, 224)
 # The MedMNIST reference training scripts normalise with mean 0.5, std 0.5 per channel.
 MEAN, STD = 0.5, 0.5
 
