@@ -7,12 +7,13 @@ demo), and writes sample images for the README's curl examples.
 
 from __future__ import annotations
 
-import argparse
 import logging
 import shutil
 import tempfile
 import time
 from pathlib import Path
+
+import typer
 
 from training.config import TrainConfig
 
@@ -84,26 +85,26 @@ def build_demo(out: Path, examples: Path | None, work: Path, *, progress: bool =
     return exported.path
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=Path("models"), help="model repository")
-    parser.add_argument(
-        "--examples", type=Path, default=Path("examples/images"), help="sample image folder"
-    )
-    parser.add_argument("--no-examples", action="store_true", help="skip the sample images")
-    parser.add_argument(
-        "--work-dir", type=Path, default=None, help="keep the data and run folder here"
-    )
-    args = parser.parse_args(argv)
+def main(
+    out: Path = typer.Option(Path("models"), "--out", help="The model repository."),
+    examples: Path = typer.Option(
+        Path("examples/images"), "--examples", help="Where the sample images go."
+    ),
+    no_examples: bool = typer.Option(False, "--no-examples", help="Skip the sample images."),
+    work_dir: Path | None = typer.Option(
+        None, "--work-dir", help="Keep the data and run folder here (default: a temporary one)."
+    ),
+) -> None:
+    """Train and export the bundled demo model."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    examples = None if args.no_examples else args.examples
-    if args.work_dir is not None:
-        path = build_demo(args.out, examples, args.work_dir)
+    example_dir = None if no_examples else examples
+    if work_dir is not None:
+        path = build_demo(out, example_dir, work_dir)
     else:
         with tempfile.TemporaryDirectory(prefix="rectifier-demo-") as work:
-            path = build_demo(args.out, examples, Path(work))
-    print(f"wrote {path}")
+            path = build_demo(out, example_dir, Path(work))
+    typer.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":
-    main()
+    typer.run(main)
