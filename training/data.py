@@ -88,7 +88,7 @@ class AugmentedDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.split)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        image = self.split.load(index, self.preset.spec.color_mode)
+        image = self.split.load(index, self.preset.spec)
         return self.transform(image), self.targets[index]
 
 

@@ -110,6 +110,26 @@ def write_image_folder(
     return root
 
 
+def write_dicom_folder(root: Path, per_class: int = 8, size: int = 40) -> Path:
+    """``root/{normal,nodule}/IM0000...``: CT slices without a file suffix (as PACS exports
+    them); a nodule is a bright disc in the soft tissue."""
+    from tests.dicomfiles import ct_slice, dicom_bytes
+
+    for label, name in enumerate(("normal", "nodule")):
+        (root / name).mkdir(parents=True)
+        for index in range(per_class):
+            stored = ct_slice(size, seed=10 * label + index)
+            if label:
+                y, x = np.mgrid[0:size, 0:size]
+                stored[np.hypot(x - size * 0.4, y - size * 0.5) < size / 8] = 1024 + 300
+            data = dicom_bytes(
+                stored, bits_stored=12, RescaleIntercept=-1024, RescaleSlope=1,
+                WindowCenter=40, WindowWidth=400,
+            )  # fmt: skip
+            (root / name / f"IM{index:04d}").write_bytes(data)
+    return root
+
+
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One folder with every tiny dataset, written once per session."""
@@ -121,6 +141,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_medmnist(root / "medmnist", "chestmnist", multilabel=14, classes=2)
     write_gtsrb(root / "gtsrb_root")
     write_image_folder(root / "folder")
+    write_dicom_folder(root / "ct")
     return root
 
 

@@ -24,10 +24,10 @@ def test_train_preset_normalises_with_the_card_mean_std(data_dir: Path, augment:
     bundle = load_image_folder(data_dir / "folder")
     spec = bundle.preprocessing(24, 28)
     transform = TrainPreset(spec, augment, hflip=True).build()  # type: ignore[arg-type]
-    tensor = transform(bundle.train.load(0, "RGB"))
+    tensor = transform(bundle.train.load(0, spec))
     assert tensor.shape == (3, 24, 24) and tensor.dtype == torch.float32
     # A black image must map to -mean/std: the same normalisation as model.preprocess.
-    black = transform(bundle.train.load(0, "RGB").point(lambda _: 0))
+    black = transform(bundle.train.load(0, spec).point(lambda _: 0))
     expected = -np.array(spec.mean) / np.array(spec.std)
     np.testing.assert_allclose(black.mean(dim=(1, 2)).numpy(), expected, rtol=1e-5)
 

@@ -25,6 +25,8 @@ FORMATS = [
     ("gtsrb", "gtsrb_root", "confusion_matrix"),
     ("gtsrb:roi", "gtsrb_root", "confusion_matrix"),
     ("imagefolder:folder", "", "confusion_matrix"),
+    ("dicom:ct", "", "confusion_matrix"),
+    ("dicom:ct;window=-600,1500", "", "confusion_matrix"),
 ]
 
 
@@ -143,3 +145,21 @@ def test_seeded_runs_are_reproducible_on_cpu(tmp_path: Path, data_dir: Path) -> 
     assert first.history[0]["train_loss"] == second.history[0]["train_loss"]
     for name, tensor in _weights(first.best_checkpoint).items():
         assert torch.equal(tensor, _weights(second.best_checkpoint)[name])
+
+
+def test_dicom_and_medmnist_runs_report_the_same_metrics(tmp_path: Path, data_dir: Path) -> None:
+    reported = {}
+    for data, root in (("medmnist:pneumoniamnist", "medmnist"), ("dicom:ct;window=-600,1500", "")):
+        config = tiny_config(tmp_path / root, data=data, data_root=str(data_dir / root))
+        result = train(config)
+        metrics = json.loads(RunFolder(result.run_dir).metrics.read_text())
+        reported[data] = (set(metrics["test"]), set(metrics["epochs"][0]), set(metrics))
+    assert reported["medmnist:pneumoniamnist"] == reported["dicom:ct;window=-600,1500"]
+    # The card records the DICOM policy the model was trained with.
+    card = export_checkpoint(result.best_checkpoint, tmp_path / "models", "ct").card
+    assert card.preprocessing.dicom.window is not None
+    assert (card.preprocessing.dicom.window.center, card.preprocessing.dicom.window.width) == (
+        -600,
+        1500,
+    )
+    assert card.dataset == "dicom:ct"

@@ -109,6 +109,19 @@ def _load_image_folder(request: LoadRequest) -> DatasetBundle:
     return load_image_folder(folder, seed=request.seed)
 
 
+def _dicom_argument(argument: str) -> str:
+    from training.datasets.dicom import parse_dicom_argument
+
+    parse_dicom_argument(argument)  # refuses a bad spec before anything loads
+    return argument
+
+
+def _load_dicom(request: LoadRequest) -> DatasetBundle:
+    from training.datasets.dicom import load_dicom
+
+    return load_dicom(request.argument, request.root, seed=request.seed)
+
+
 def _train_per_class(argument: str) -> str:
     if argument and not (argument.isdigit() and int(argument) > 0):
         raise DatasetError(
@@ -148,6 +161,12 @@ DATASET_KINDS: dict[str, DatasetKind] = {
             root_holds="the folder holding GTSRB/",
         ),
         DatasetKind("imagefolder", "imagefolder:DIR", _load_image_folder, _folder_argument),
+        DatasetKind(
+            "dicom",
+            "dicom:DIR|LIST.csv[;window=C,W][;frame=N]",
+            _load_dicom,
+            _dicom_argument,
+        ),
         DatasetKind(
             "synthetic-signs",
             "synthetic-signs[:TRAIN_PER_CLASS]",

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from model.card import ColorMode, Interpolation, Preprocessing, Task
-from model.decoding import load_and_preprocess
+from model.card import ColorMode, DicomPolicy, Interpolation, Preprocessing, Task
+from model.decoding import FILE_MAX_PIXELS, DecodeError, decode_image, load_and_preprocess
 from model.preprocess import preprocess_image, to_color_mode
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
@@ -52,27 +52,35 @@ class Split:
     def in_memory(self) -> bool:
         return isinstance(self.images, np.ndarray)
 
-    def load(self, index: int, color_mode: ColorMode) -> Image.Image:
-        """The decoded image in ``color_mode`` at its own size (training augmentation input)."""
+    def load(self, index: int, spec: Preprocessing) -> Image.Image:
+        """The decoded image in ``spec.color_mode`` (8-bit) at its own size: the training
+        augmentation input. Files decode as the service decodes them (``model.decoding``:
+        DICOM windowing, the frame policy), then round to 8 bits for the augmentations."""
         if isinstance(self.images, np.ndarray):
-            image = Image.fromarray(self.images[index])
-        else:
-            with Image.open(self.images[index]) as opened:
-                opened.load()
-                image = opened.copy()
-            if self.boxes is not None:
-                image = image.crop(self.boxes[index])
-        return to_color_mode(image, color_mode)
+            return to_color_mode(Image.fromarray(self.images[index]), spec.color_mode)
+        with self._decoded(index, spec) as image:
+            return to_color_mode(image, spec.color_mode)
 
     def preprocess(self, index: int, spec: Preprocessing) -> np.ndarray:
         """The evaluation tensor (C, crop, crop), exactly as the service computes it."""
         if isinstance(self.images, np.ndarray):
             return preprocess_image(Image.fromarray(self.images[index]), spec)
-        if self.boxes is not None:
-            with Image.open(self.images[index]) as opened:
-                opened.load()
-                return preprocess_image(opened.crop(self.boxes[index]), spec)
-        return load_and_preprocess(str(self.images[index]), spec)
+        if self.boxes is None:
+            return load_and_preprocess(self.images[index], spec)
+        with self._decoded(index, spec) as image:
+            return preprocess_image(image, spec)
+
+    def _decoded(self, index: int, spec: Preprocessing) -> Image.Image:
+        """The file decoded by ``model.decoding`` (cropped to its box when it has one)."""
+        path = Path(self.images[index])
+        try:
+            image = decode_image(path.read_bytes(), spec, FILE_MAX_PIXELS)
+        except DecodeError as exc:
+            raise DatasetError(f"{path}: {exc.message}") from exc
+        if self.boxes is None:
+            return image
+        with image:
+            return image.crop(self.boxes[index])
 
     def subset(self, indices: Sequence[int] | np.ndarray) -> Split:
         indices = np.asarray(indices, dtype=np.int64)
@@ -103,6 +111,8 @@ class DatasetBundle:
     hflip: bool = True  # whether a horizontal mirror keeps the label (not for signs)
     interpolation: Interpolation = "bilinear"
     notes: dict[str, str] = field(default_factory=dict)
+    dicom: DicomPolicy = field(default_factory=DicomPolicy)  # the window, into the card
+    frame: int | None = None  # the frame of multi-frame files, into the card
 
     def preprocessing(self, img_size: int, resize_size: int | None = None) -> Preprocessing:
         return Preprocessing(
@@ -112,6 +122,8 @@ class DatasetBundle:
             interpolation=self.interpolation,
             mean=self.mean,
             std=self.std,
+            frame=self.frame,
+            dicom=self.dicom,
         )
 
     def limited(self, max_per_split: int | None) -> DatasetBundle:

@@ -6,6 +6,7 @@ With a ``train`` folder but no ``val`` (or ``test``), those are split off ``trai
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +23,20 @@ GRAY_MEAN = (0.5,)
 GRAY_STD = (0.25,)
 
 
-def _classes(folder: Path) -> list[str]:
-    return sorted(p.name for p in folder.iterdir() if p.is_dir() and list_images(p))
+FileLister = Callable[[Path], list[Path]]
 
 
-def _collect(folder: Path, classes: list[str]) -> tuple[list[Path], np.ndarray]:
+def _classes(folder: Path, list_files: FileLister) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.is_dir() and list_files(p))
+
+
+def _collect(
+    folder: Path, classes: list[str], list_files: FileLister
+) -> tuple[list[Path], np.ndarray]:
     paths: list[Path] = []
     targets: list[int] = []
     for index, name in enumerate(classes):
-        found = list_images(folder / name) if (folder / name).is_dir() else []
+        found = list_files(folder / name) if (folder / name).is_dir() else []
         paths += found
         targets += [index] * len(found)
     return paths, np.asarray(targets, dtype=np.int64)
@@ -58,14 +64,18 @@ def load_image_folder(
     test_fraction: float = 0.2,
     name: str | None = None,
     hflip: bool = True,
+    list_files: FileLister = list_images,
+    detect_color_mode: Callable[[list[Path]], ColorMode] = detect_color_mode,
 ) -> DatasetBundle:
+    """``list_files`` finds a class folder's samples and ``detect_color_mode`` looks at
+    them: image files by suffix by default (the ``dicom:`` kind passes its own)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"image folder {root} does not exist")
     train_dir = root / "train"
     if train_dir.is_dir():
-        classes = _classes(train_dir)
-        paths, targets = _collect(train_dir, classes)
+        classes = _classes(train_dir, list_files)
+        paths, targets = _collect(train_dir, classes, list_files)
         val_dir, test_dir = _first_existing(root, VAL_NAMES), _first_existing(root, TEST_NAMES)
         train_idx, val_idx, test_idx = seeded_split(
             targets,
@@ -74,11 +84,13 @@ def load_image_folder(
         )
         pool = Split(paths, targets)
         train = pool.subset(train_idx)
-        val = Split(*_collect(val_dir, classes)) if val_dir else pool.subset(val_idx)
-        test = Split(*_collect(test_dir, classes)) if test_dir else pool.subset(test_idx)
+        val = Split(*_collect(val_dir, classes, list_files)) if val_dir else pool.subset(val_idx)
+        test = (
+            Split(*_collect(test_dir, classes, list_files)) if test_dir else pool.subset(test_idx)
+        )
     else:
-        classes = _classes(root)
-        paths, targets = _collect(root, classes)
+        classes = _classes(root, list_files)
+        paths, targets = _collect(root, classes, list_files)
         pool = Split(paths, targets)
         train_idx, val_idx, test_idx = seeded_split(targets, (val_fraction, test_fraction), seed)
         train, val, test = pool.subset(train_idx), pool.subset(val_idx), pool.subset(test_idx)

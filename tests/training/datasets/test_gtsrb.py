@@ -36,10 +36,10 @@ def test_roi_crop_uses_inclusive_corners(data_dir: Path) -> None:
     path = bundle.train.images[0]
     with Image.open(path) as image:
         width, height = image.size
-    cropped = bundle.train.load(0, "RGB")
+    spec = bundle.preprocessing(16)
+    cropped = bundle.train.load(0, spec)
     # Written with ROI (2, 3, width - 3, height - 4), inclusive.
     assert cropped.size == (width - 3 - 2 + 1, height - 4 - 3 + 1)
-    spec = bundle.preprocessing(16)
     with Image.open(path) as image:
         expected = preprocess_image(image.crop((2, 3, width - 2, height - 3)), spec)
     np.testing.assert_array_equal(bundle.train.preprocess(0, spec), expected)
