@@ -56,3 +56,21 @@ def test_http_matches_pytorch(http, model_repo, tmp_path, name, fmt, size):
     got = served_probabilities(http, name, data, labels)
     assert np.abs(got - expected).max() <= TOLERANCE
     assert expected.max() - expected.min() > 1e-3  # the model really discriminates
+
+
+@pytest.mark.parametrize("name", ["gray", "rgb"])
+@pytest.mark.parametrize("fmt", ["PNG", "TIFF"])
+def test_http_matches_pytorch_on_16_bit_grayscale(http, model_repo, tmp_path, name, fmt):
+    from PIL import Image
+
+    from model.checkpoint import load_checkpoint
+
+    exported = model_repo[name]
+    labels = load_checkpoint(exported.checkpoint).config.labels
+    levels = np.asarray(pattern((70, 52), "L", seed=9), np.uint16) * 256 + 100  # low byte used
+    data = encode(Image.fromarray(levels), fmt)
+    path = tmp_path / f"image.{fmt.lower()}"
+    path.write_bytes(data)
+    expected = torch_probabilities(exported.checkpoint, path)
+    got = served_probabilities(http, name, data, labels)
+    assert np.abs(got - expected).max() <= TOLERANCE
