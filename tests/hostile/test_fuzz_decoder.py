@@ -30,6 +30,7 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore::PIL.Image.DecompressionBombWarning",
     "ignore:Corrupt EXIF data:UserWarning",
     "ignore:Tag data larger than file:UserWarning",
+    "ignore::UserWarning:pydicom",  # pydicom on damaged files (the service silences it too)
 )
 MAX_PIXELS = 4_000_000
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
