@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import importlib.util
 import logging
-from pathlib import Path
 
 import typer
-
-from model.mlflow_store import TRACKING_URI_HELP
 
 app = typer.Typer(
     name="rectifier",
@@ -38,28 +35,15 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-@app.command()
-def pull(
-    model_uri: str = typer.Argument(
-        ..., help="models:/NAME/VERSION, models:/NAME/ALIAS or models:/NAME@ALIAS."
-    ),
-    out: Path = typer.Option(Path("models"), "--out", help="The model repository folder."),
-    tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
-) -> None:
-    """Write a registered model version into OUT/NAME/VERSION/model.onnx for `rectifier serve`."""
-    from model.registry import RegistryError, pull_model
-
-    try:
-        pulled = pull_model(model_uri, out, tracking_uri)
-    except RegistryError as exc:
-        raise typer.BadParameter(str(exc), param_hint="MODEL_URI") from exc
-    state = "already present" if pulled.already_present else "wrote"
-    typer.echo(f"{state} {pulled.path} ({pulled.name} version {pulled.version})")
-
-
-# Modules that add commands with ``register(app)``. A module whose package is not
-# installed (training, in the serving image) is skipped.
-COMMAND_MODULES = ("training.export_cli", "training.cli", "service.cli", "service.loadgen")
+# Modules that add commands with ``register(app)``. A module that is not installed
+# (training, and the registry's pull, in the serving image) is skipped.
+COMMAND_MODULES = (
+    "model.registry_cli",
+    "training.export_cli",
+    "training.cli",
+    "service.cli",
+    "service.loadgen",
+)
 
 
 def _register_package_commands() -> None:

@@ -16,9 +16,11 @@ from training.cli_options import config_values, with_train_options
 from training.config import DEVICES, TrainConfig, flag_of
 from training.datasets import data_forms
 from training.run_folder import LAST, checkpoint_in
+from training.tracking import TRACK_HELP
 
 if TYPE_CHECKING:
     from training.datasets import DatasetError
+    from training.tracking import TrackingOptions
 
 
 def build_config(
@@ -73,6 +75,31 @@ def _data_error(exc: DatasetError) -> typer.BadParameter:
 
 
 _CONFIG = typer.Option(None, "--config", help="YAML or JSON file of the same options.")
+_TRACK = typer.Option(None, "--track", help=TRACK_HELP)
+_TRACK_OPTIONAL = typer.Option(
+    False,
+    "--track-optional",
+    help="When a tracker cannot be reached at the start, warn once and train without it.",
+)
+
+
+def tracking_options(track: list[str] | None, optional: bool) -> TrackingOptions:
+    """The --track flags, checked before any work (naming the flag on a bad value)."""
+    from training.tracking import TrackingError, TrackingOptions, parse_track
+
+    try:
+        return TrackingOptions(parse_track(track or ()), optional=optional)
+    except TrackingError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--track") from exc
+
+
+def _unavailable(exc: Exception) -> typer.BadParameter:
+    return typer.BadParameter(str(exc), param_hint="--track")
+
+
+def _report_tracking_failures(failures: list[str]) -> None:
+    for failure in failures:
+        typer.echo(f"warning: tracking {failure}; the run folder is complete", err=True)
 
 
 @with_train_options()
@@ -82,8 +109,11 @@ def train_command(
     resume: Path | None = typer.Option(
         None, "--resume", help=f"Continue a run: its folder or its {LAST}."
     ),
+    track: list[str] | None = _TRACK,
+    track_optional: bool = _TRACK_OPTIONAL,
 ) -> None:
     """Train a classifier; writes a run folder with checkpoints, metrics, report and plots."""
+    tracking = tracking_options(track, track_optional)
     base = None
     if resume is not None:
         from model.checkpoint import CheckpointError, load_checkpoint
@@ -105,13 +135,19 @@ def train_command(
     from training.datasets import DatasetError
     from training.run import resume as resume_run
     from training.run import train
+    from training.tracking import TrackingUnavailable
 
     try:
-        result = resume_run(resume, train_config) if resume else train(train_config)
+        result = (
+            resume_run(resume, train_config, tracking) if resume else train(train_config, tracking)
+        )
+    except TrackingUnavailable as exc:
+        raise _unavailable(exc) from exc
     except DatasetError as exc:
         raise _data_error(exc) from exc
     except ArchitectureError as exc:
         raise typer.BadParameter(str(exc), param_hint=flag_of("arch_options")) from exc
+    _report_tracking_failures(result.tracking_failures)
     if result.interrupted:
         typer.echo(f"interrupted; resume with: rectifier train --resume {result.run_dir}", err=True)
         raise typer.Exit(130)
@@ -171,8 +207,11 @@ def sweep_command(
     ),
     seeds: int = typer.Option(1, "--seeds", min=1, help="Seeds per activation: 0..N-1."),
     config: Path | None = _CONFIG,
+    track: list[str] | None = _TRACK,
+    track_optional: bool = _TRACK_OPTIONAL,
 ) -> None:
     """Train one architecture per activation and seed; compare them in a table and chart."""
+    tracking = tracking_options(track, track_optional)
     names = [a.strip() for a in activations.split(",") if a.strip()]
     if not names:
         raise typer.BadParameter("name at least one activation", param_hint="--activations")
@@ -186,13 +225,16 @@ def sweep_command(
             raise typer.BadParameter(str(exc), param_hint="--activations") from exc
 
     from training.datasets import DatasetError
-    from training.sweep import run_sweep
+    from training.sweep import run_sweep, sweep_files
+    from training.tracking import TrackingUnavailable
 
     try:
-        folder, rows = run_sweep(base, names, list(range(seeds)), Path(base.out))
+        folder, rows = run_sweep(base, names, list(range(seeds)), Path(base.out), tracking)
+    except TrackingUnavailable as exc:
+        raise _unavailable(exc) from exc
     except DatasetError as exc:
         raise _data_error(exc) from exc
-    typer.echo((folder / "sweep.md").read_text())
+    typer.echo(sweep_files(folder)[1].read_text())
     typer.echo(f"sweep folder {folder}")
     if len(rows) < len(names) * seeds:
         raise typer.Exit(130)

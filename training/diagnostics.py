@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +32,7 @@ from model.activations import ACTIVATION_TYPES, Maxout
 log = logging.getLogger(__name__)
 
 DEAD_WARNING_FRACTION = 0.5
+VALUES_PER_BATCH = 1024  # kept per layer and batch when a histogram is wanted
 MONITORED_TYPES: tuple[type[nn.Module], ...] = (*ACTIVATION_TYPES, Maxout)
 DEAD_MEANING = {
     "channels": "channels are dead (input never positive on the evaluation set)",
@@ -126,6 +128,28 @@ class _MaxoutAccumulator(_Accumulator):
         self._record_output(grouped.amax(dim=2))
 
 
+class _ValueSample:
+    """Up to ``limit`` input values of one layer, a strided sample of every batch so the
+    first batches do not fill the budget (for histograms)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.parts: list[torch.Tensor] = []
+        self.count = 0
+
+    def add(self, x: torch.Tensor) -> None:
+        room = self.limit - self.count
+        if room <= 0:
+            return
+        flat = x.detach().float().reshape(-1)
+        part = flat[:: max(1, flat.numel() // VALUES_PER_BATCH)][:room].cpu()
+        self.parts.append(part)
+        self.count += part.numel()
+
+    def values(self) -> np.ndarray:
+        return torch.cat(self.parts).numpy() if self.parts else np.empty(0, np.float32)
+
+
 def activation_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [
         (name, module)
@@ -139,22 +163,31 @@ def _accumulator_for(module: nn.Module) -> _Accumulator:
 
 
 class ActivationMonitor:
-    """Collects per-layer statistics while attached; ``attach()`` is a context manager."""
+    """Collects per-layer statistics while attached; ``attach()`` is a context manager.
 
-    def __init__(self, model: nn.Module) -> None:
+    With ``keep_values`` > 0 it also keeps a sample of up to that many input values per
+    layer (``values()``), for histograms.
+    """
+
+    def __init__(self, model: nn.Module, *, keep_values: int = 0) -> None:
         self.layers = activation_layers(model)
         self.accumulators = {name: _accumulator_for(module) for name, module in self.layers}
+        self.samples = {name: _ValueSample(keep_values) for name, _ in self.layers}
 
     @contextmanager
     def attach(self) -> Iterator[ActivationMonitor]:
         handles = []
         for name, module in self.layers:
-            accumulator = self.accumulators[name]
+            accumulator, sample = self.accumulators[name], self.samples[name]
 
             def hook(
-                _m: nn.Module, args: tuple[torch.Tensor, ...], acc: _Accumulator = accumulator
+                _m: nn.Module,
+                args: tuple[torch.Tensor, ...],
+                acc: _Accumulator = accumulator,
+                kept: _ValueSample = sample,
             ) -> None:
                 acc.update(args[0])
+                kept.add(args[0])
 
             handles.append(module.register_forward_pre_hook(hook))
         try:
@@ -168,6 +201,10 @@ class ActivationMonitor:
             self.accumulators[name].stats(name, type(module).__name__)
             for name, module in self.layers
         ]
+
+    def values(self) -> dict[str, np.ndarray]:
+        """The kept input values of each layer (empty unless ``keep_values`` was set)."""
+        return {name: sample.values() for name, sample in self.samples.items()}
 
 
 def summarize(stats: list[LayerStats]) -> dict[str, float]:

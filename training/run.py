@@ -38,8 +38,11 @@ from training.metrics import evaluate_scores
 from training.optim import class_weights, make_optimizer, warmup_cosine
 from training.progress import Progress
 from training.run_folder import LAST, RunFolder, checkpoint_in
+from training.tracking import RunDescription, Tracking, TrackingOptions, flatten_params
 
 log = logging.getLogger(__name__)
+
+HISTOGRAM_VALUES = 20_000  # activation inputs kept per layer and epoch for TensorBoard
 
 
 @dataclass
@@ -52,6 +55,7 @@ class RunResult:
     layer_stats: list[LayerStats] = field(default_factory=list)
     interrupted: bool = False
     train_seconds: float = 0.0
+    tracking_failures: list[str] = field(default_factory=list)
 
 
 def seed_everything(seed: int) -> None:
@@ -84,9 +88,15 @@ class Run:
     """Everything one training run holds; ``fit()`` runs it."""
 
     def __init__(
-        self, config: TrainConfig, *, resume: Checkpoint | None = None, run_dir: Path | None = None
+        self,
+        config: TrainConfig,
+        *,
+        resume: Checkpoint | None = None,
+        run_dir: Path | None = None,
+        tracking: Tracking | None = None,
     ):
         self.config = config
+        self.tracking = tracking or Tracking()
         seed_everything(config.seed)
         self.device = select_device(config.device)
         self.bundle = load_dataset(
@@ -211,8 +221,10 @@ class Run:
     def best_path(self) -> Path:
         return self.folder.best
 
-    def validate(self) -> tuple[dict[str, float], list[LayerStats]]:
-        monitor = ActivationMonitor(self.model)
+    def validate(self) -> tuple[dict[str, float], list[LayerStats], dict[str, np.ndarray]]:
+        """Validation metrics, per-layer statistics and (for histograms) activation inputs."""
+        keep = HISTOGRAM_VALUES if self.tracking.wants_activation_values else 0
+        monitor = ActivationMonitor(self.model, keep_values=keep)
         preds = predict(
             self.model,
             self.val_loader,
@@ -223,7 +235,21 @@ class Run:
         )
         metrics = evaluate_scores(preds.targets, preds.scores, self.bundle.task)
         metrics["loss"] = preds.loss
-        return metrics, monitor.results()
+        return metrics, monitor.results(), monitor.values()
+
+    def _describe(self) -> RunDescription:
+        config = self.config
+        tags = {
+            "dataset": self.bundle.name,
+            "architecture": config.arch,
+            "activation": config.activation,
+            "task": self.bundle.task,
+        }
+        if self.start_epoch:
+            tags["resumed_at_epoch"] = str(self.start_epoch + 1)
+        return RunDescription(
+            self.run_dir.name, self.run_dir, flatten_params(config.to_dict()), tags
+        )
 
     def fit(self) -> RunResult:
         config = self.config
@@ -238,6 +264,7 @@ class Run:
             self.device,
             self.run_dir,
         )
+        self.tracking.start(self._describe())
         try:
             while epoch < config.epochs:
                 stop = self._epoch(epoch)
@@ -260,7 +287,11 @@ class Run:
                 self.run_dir,
             )
             write_run_artifacts(self.folder, self.config, self.model_config, self.history, None)
+            self.tracking.end("KILLED")
             return self._result(interrupted=True)
+        except BaseException:
+            self.tracking.end("FAILED")
+            raise
         return self._finish()
 
     def _epoch(self, epoch: int) -> bool:
@@ -271,7 +302,7 @@ class Run:
         ) as progress:
             stats = self.trainer.train_epoch(self.train_loader, progress)
         self.train_seconds += stats.seconds
-        val, layers = self.validate()
+        val, layers, activations = self.validate()
         summary = summarize(layers)
         warn_dead_layers(layers, config.dead_threshold, context=f"epoch {epoch + 1}")
         record = {
@@ -321,6 +352,8 @@ class Run:
             stats.seconds,
             "  *" if improved else "",
         )
+        # After the checkpoints: a tracker that fails here has nothing of the run to lose.
+        self.tracking.log_epoch(epoch + 1, record, layers, activations)
         return config.patience > 0 and self.bad_epochs >= config.patience
 
     def _finish(self) -> RunResult:
@@ -351,6 +384,8 @@ class Run:
             self.config.monitor_metric,
             self.run_dir,
         )
+        self.tracking.log_final(len(self.history), test, layers, self.folder.reports())
+        self.tracking.end("FINISHED")
         result = self._result(interrupted=False)
         result.test_metrics, result.layer_stats = test, layers
         return result
@@ -363,15 +398,27 @@ class Run:
             self.history,
             interrupted=interrupted,
             train_seconds=self.train_seconds,
+            tracking_failures=list(self.tracking.failures),
         )
 
 
-def train(config: TrainConfig) -> RunResult:
-    return Run(config).fit()
+def _connected(tracking: Tracking | TrackingOptions | None) -> Tracking:
+    """Trackers reached before any data is loaded: an unreachable server fails the run
+    before it starts (``TrackingUnavailable``)."""
+    if isinstance(tracking, Tracking):
+        return tracking
+    return Tracking.connect(tracking or TrackingOptions())
 
 
-def resume(path: str | Path, config: TrainConfig) -> RunResult:
+def train(config: TrainConfig, tracking: Tracking | TrackingOptions | None = None) -> RunResult:
+    return Run(config, tracking=_connected(tracking)).fit()
+
+
+def resume(
+    path: str | Path, config: TrainConfig, tracking: Tracking | TrackingOptions | None = None
+) -> RunResult:
     """Continue a run from ``last.pt`` (or a run folder), in the same folder."""
     checkpoint_path = checkpoint_in(Path(path), "last")
+    connected = _connected(tracking)
     checkpoint = load_checkpoint(checkpoint_path)
-    return Run(config, resume=checkpoint, run_dir=checkpoint_path.parent).fit()
+    return Run(config, resume=checkpoint, run_dir=checkpoint_path.parent, tracking=connected).fit()

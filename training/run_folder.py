@@ -7,6 +7,7 @@
     RUN/metrics.json           per-epoch records and the final test figures
     RUN/report.md              the same as tables, with the plots
     RUN/*.png                  learning curves, confusion matrix or per-label AUC, dead units
+    RUN/tensorboard/           event files of ``--track tensorboard`` (no folder given)
 
 Torch-free (the CLI resolves ``--resume`` and ``export RUN`` with it before importing torch).
 Files are written atomically, so an interrupted run never leaves half a report.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 
@@ -29,6 +30,7 @@ BEST = "best.pt"
 LAST = "last.pt"
 METRICS = "metrics.json"
 REPORT = "report.md"
+TENSORBOARD = "tensorboard"
 
 
 @dataclass(frozen=True)
@@ -71,8 +73,18 @@ class RunFolder:
     def report(self) -> Path:
         return self.path / REPORT
 
+    @property
+    def tensorboard(self) -> Path:
+        """TensorBoard's event files, when the run is tracked there without a folder."""
+        return self.path / TENSORBOARD
+
     def plot(self, name: Plot) -> Path:
         return self.path / f"{name}.png"
+
+    def reports(self) -> list[Path]:
+        """The config, metrics, report and plots the run has written (not the checkpoints)."""
+        plots = [self.plot(name) for name in get_args(Plot)]
+        return [p for p in (self.config, self.metrics, self.report, *plots) if p.is_file()]
 
     def recorded_config(self) -> dict[str, Any]:
         """The config the run recorded, as a mapping; empty when there is none."""

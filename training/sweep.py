@@ -19,6 +19,7 @@ import numpy as np
 
 from training.artifacts import json_safe
 from training.config import TrainConfig
+from training.tracking import RunStatus, SweepTracking, TrackingOptions, flatten_params
 
 log = logging.getLogger(__name__)
 
@@ -67,14 +68,20 @@ def onnx_latency_ms(path: Path, runs: int = LATENCY_RUNS) -> float:
     return 1000 * float(np.median(times))
 
 
-def run_one(base: TrainConfig, activation: str, seed: int, folder: Path) -> SweepRow | None:
+def run_one(
+    base: TrainConfig,
+    activation: str,
+    seed: int,
+    folder: Path,
+    tracking: TrackingOptions | None = None,
+) -> SweepRow | None:
     """Train, export and time one configuration; None when the run was interrupted."""
     from model.export import export_checkpoint
     from training.run import train
 
     name = f"{safe_name(activation)}-s{seed}"
     config = replace(base, activation=activation, seed=seed, out=str(folder / "runs"), name=name)
-    result = train(config)
+    result = train(config, tracking)
     if result.interrupted:
         return None
     exported = export_checkpoint(result.best_checkpoint, folder / "models", name, version=1)
@@ -104,21 +111,38 @@ def new_sweep_dir(out: Path) -> Path:
 
 
 def run_sweep(
-    base: TrainConfig, activations: list[str], seeds: list[int], out: Path
+    base: TrainConfig,
+    activations: list[str],
+    seeds: list[int],
+    out: Path,
+    tracking: TrackingOptions | None = None,
 ) -> tuple[Path, list[SweepRow]]:
-    """Run every (activation, seed); stops early, keeping the table so far, on Ctrl-C."""
+    """Run every (activation, seed); stops early, keeping the table so far, on Ctrl-C.
+
+    With MLflow tracking the runs are children of one parent run named after the sweep
+    folder, which gets the sweep's table and chart at the end.
+    """
+    sweep_tracking = SweepTracking.connect(tracking or TrackingOptions())
     folder = new_sweep_dir(out)
+    sweep_tracking.begin(folder.name, folder, flatten_params(base.to_dict()))
+    run_tracking = sweep_tracking.run_options(folder.name)
     rows: list[SweepRow] = []
-    for activation in activations:
-        for seed in seeds:
-            log.info("sweep: %s, seed %d", activation, seed)
-            row = run_one(base, activation, seed, folder)
-            if row is None:
-                log.warning("sweep interrupted; writing the results so far")
-                write_sweep(folder, base, rows)
-                return folder, rows
-            rows.append(row)
-            write_sweep(folder, base, rows)  # keep the table current as runs finish
+    status: RunStatus = "FAILED"
+    try:
+        for activation in activations:
+            for seed in seeds:
+                log.info("sweep: %s, seed %d", activation, seed)
+                row = run_one(base, activation, seed, folder, run_tracking)
+                if row is None:
+                    log.warning("sweep interrupted; writing the results so far")
+                    write_sweep(folder, base, rows)
+                    status = "KILLED"
+                    return folder, rows
+                rows.append(row)
+                write_sweep(folder, base, rows)  # keep the table current as runs finish
+        status = "FINISHED"
+    finally:
+        sweep_tracking.finish(list(sweep_files(folder)), status)
     return folder, rows
 
 
@@ -202,9 +226,15 @@ def plot_sweep(rows: list[SweepRow], path: Path) -> Path:
     return path
 
 
+def sweep_files(folder: Path) -> tuple[Path, Path, Path]:
+    """The sweep's results: ``sweep.json``, the table ``sweep.md`` and the chart."""
+    return folder / "sweep.json", folder / "sweep.md", folder / "sweep.png"
+
+
 def write_sweep(folder: Path, base: TrainConfig, rows: list[SweepRow]) -> None:
     payload = {"config": base.to_dict(), "runs": [asdict(r) for r in rows]}
-    (folder / "sweep.json").write_text(json.dumps(json_safe(payload), indent=2, default=str))
-    (folder / "sweep.md").write_text(render_table(base, rows))
+    results, table, chart = sweep_files(folder)
+    results.write_text(json.dumps(json_safe(payload), indent=2, default=str))
+    table.write_text(render_table(base, rows))
     if rows:
-        plot_sweep(rows, folder / "sweep.png")
+        plot_sweep(rows, chart)

@@ -109,3 +109,17 @@ def test_maxout_counts_pieces_that_never_win(caplog: pytest.LogCaptureFixture) -
     with caplog.at_level(logging.WARNING):
         assert warn_dead_layers([maxout], threshold=0.3) == ["1"]
     assert "33% of 6 Maxout pieces never win" in caplog.text
+
+
+def test_kept_values_sample_every_batch_up_to_the_limit() -> None:
+    model = nn.Sequential(nn.ReLU())
+    monitor = ActivationMonitor(model, keep_values=3000)
+    with monitor.attach(), torch.no_grad():
+        model(torch.full((4, 1000), -1.0))  # 4000 values: a strided 1000 of them are kept
+        model(torch.full((4, 1000), 2.0))
+        model(torch.full((4, 1000), 3.0))
+        model(torch.full((4, 1000), 4.0))  # the budget is spent by now
+    values = monitor.values()["0"]
+    assert len(values) == 3000
+    assert sorted(set(values.tolist())) == [-1.0, 2.0, 3.0]
+    assert ActivationMonitor(model).values()["0"].size == 0
