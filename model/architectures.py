@@ -37,12 +37,28 @@ Builder = Callable[..., nn.Module]
 
 
 @dataclass(frozen=True)
+class CamLayers:
+    """The modules a class-activation map needs, by their dotted names in the network.
+
+    ``features`` outputs the last convolutional feature map; the network then pools it
+    globally (average) and applies ``classifier``, a single ``nn.Linear``. Export checks
+    that relation numerically before it relies on it.
+    """
+
+    features: str
+    classifier: str
+
+
+@dataclass(frozen=True)
 class ArchitectureDef:
     name: str
     build: Builder
     options: dict[str, Any] = field(default_factory=dict)  # option name -> default
     summary: str = ""
     maxout: bool = False  # builds conv -> norm -> Maxout blocks for ``maxout:k`` specs
+    # None: the head is not global pooling plus one linear layer (MobileNetV3's head has
+    # a hidden layer), so the export carries no class-activation maps.
+    cam: CamLayers | None = None
 
 
 # --- simple_cnn -------------------------------------------------------------------------
@@ -225,6 +241,8 @@ def _swapped(model: nn.Module, in_channels: int, activation: ActivationSpec) -> 
     return model
 
 
+_RESNET_CAM = CamLayers("layer4", "fc")
+
 ARCHITECTURES: dict[str, ArchitectureDef] = {
     d.name: d
     for d in (
@@ -234,29 +252,38 @@ ARCHITECTURES: dict[str, ArchitectureDef] = {
             {"width": 32, "depth": 3, "dropout": 0.2},
             "compact VGG-style Conv-BN-Act network for 28-128 px",
             maxout=True,
+            cam=CamLayers("features", "classifier"),
         ),
         ArchitectureDef(
             "resnet18",
             _resnet(_BasicBlock, [2, 2, 2, 2]),
             summary="torchvision ResNet-18",
             maxout=True,
+            cam=_RESNET_CAM,
         ),
         ArchitectureDef(
             "resnet34",
             _resnet(_BasicBlock, [3, 4, 6, 3]),
             summary="torchvision ResNet-34",
             maxout=True,
+            cam=_RESNET_CAM,
         ),
         ArchitectureDef(
             "resnet50",
             _resnet(_Bottleneck, [3, 4, 6, 3]),
             summary="torchvision ResNet-50",
             maxout=True,
+            cam=_RESNET_CAM,
         ),
         ArchitectureDef(
             "mobilenet_v3_small", _mobilenet_v3_small, summary="torchvision MobileNetV3-Small"
         ),
-        ArchitectureDef("efficientnet_b0", _efficientnet_b0, summary="torchvision EfficientNet-B0"),
+        ArchitectureDef(
+            "efficientnet_b0",
+            _efficientnet_b0,
+            summary="torchvision EfficientNet-B0",
+            cam=CamLayers("features", "classifier.1"),  # classifier = Dropout, Linear
+        ),
     )
 }
 

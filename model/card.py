@@ -104,6 +104,28 @@ class ExportInfo(_Strict):
     precision: Literal["fp32", "fp16", "int8"] = "fp32"
 
 
+class ClassActivationMaps(_Strict):
+    """Where a model's class-activation maps come from, for explanations.
+
+    Export adds the graph output ``output_name``: shape (N, classes, height, width), the
+    last convolutional feature map weighted by the classifier (a 1x1 convolution with the
+    classifier's weights, no bias). For a global-average-pooling head followed by one linear
+    layer, each map's spatial mean plus the class bias is that class's logit, so the map is
+    CAM (Zhou et al. 2016) and equals Grad-CAM up to scale. ``feature_layer`` names the
+    PyTorch module whose output was weighted.
+    """
+
+    output_name: str = "class_maps"
+    feature_layer: str
+    grid: tuple[int, int]  # (height, width) of one map
+
+    @model_validator(mode="after")
+    def _check(self) -> ClassActivationMaps:
+        if min(self.grid) < 1:
+            raise ValueError(f"class-activation map grid must be positive, got {self.grid}")
+        return self
+
+
 class ModelCard(_Strict):
     schema_version: int = CARD_SCHEMA_VERSION
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -122,6 +144,9 @@ class ModelCard(_Strict):
     dataset: str
     metrics: dict[str, float] = Field(default_factory=dict)
     export: ExportInfo | None = None
+    # None: exported without class-activation maps (before they existed, or an architecture
+    # whose head is not global pooling plus one linear layer); it cannot be explained.
+    class_activation_maps: ClassActivationMaps | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:

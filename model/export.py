@@ -2,7 +2,9 @@
 
 The exported graph takes ``image`` (float32 NCHW, dynamic batch) and returns
 ``probabilities``: softmax for multiclass/binary, sigmoid for multilabel, so every runtime
-and client sees the same numbers the service reports.
+and client sees the same numbers the service reports. Architectures whose head is global
+average pooling plus one linear layer also get ``class_maps`` (see ``model/cam_graph.py``),
+recorded in the card, so the service can explain predictions without torch.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from model.card import ExportInfo, ModelCard, write_card
+from model.architectures import ARCHITECTURES
+from model.cam_graph import CamHeadError, WithClassMaps, check_global_pool_head
+from model.card import ClassActivationMaps, ExportInfo, ModelCard, write_card
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.files import write_atomically
 from model.layout import model_file, next_version
@@ -41,6 +45,8 @@ class ParityReport:
     max_abs_diff: float
     batch_sizes: tuple[int, ...]
     top1_agreement: float
+    # Largest class-map difference relative to the largest map value (None: no maps).
+    class_maps_max_rel_diff: float | None = None
 
 
 @dataclass(frozen=True)
@@ -50,16 +56,39 @@ class ExportResult:
     parity: ParityReport
 
 
+def output_head(task: str) -> nn.Module:
+    """The output non-linearity a task calls for."""
+    return nn.Sigmoid() if task == "multilabel" else nn.Softmax(dim=1)
+
+
 class WithProbabilities(nn.Module):
     """The classifier followed by the output non-linearity its task calls for."""
 
     def __init__(self, model: nn.Module, task: str) -> None:
         super().__init__()
         self.model = model
-        self.head: nn.Module = nn.Sigmoid() if task == "multilabel" else nn.Softmax(dim=1)
+        self.head = output_head(task)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return self.head(self.model(image))
+
+
+def exportable_model(
+    model: nn.Module, architecture: str, task: str, input_shape: tuple[int, int, int]
+) -> tuple[nn.Module, ClassActivationMaps | None]:
+    """The graph to export, with class maps when the architecture's head allows them."""
+    definition = ARCHITECTURES.get(architecture)
+    layers = definition.cam if definition is not None else None
+    if layers is None:
+        return WithProbabilities(model, task).eval(), None
+    try:
+        wrapper = WithClassMaps(model, output_head(task), layers).eval()
+        grid = check_global_pool_head(wrapper, torch.zeros(2, *input_shape).normal_())
+    except CamHeadError as exc:
+        raise ExportError(
+            f"{architecture} is registered with CAM layers that are wrong: {exc}"
+        ) from exc
+    return wrapper, ClassActivationMaps(feature_layer=layers.features, grid=grid)
 
 
 def check_exportable(model: nn.Module) -> None:
@@ -87,7 +116,10 @@ def export_checkpoint(
     """Write ``models_dir/name/version/model.onnx`` and return its card and parity figures."""
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     config = ckpt.config
-    model = WithProbabilities(ckpt.model, config.task).eval()
+    channels, size = config.in_channels, config.preprocessing.crop_size
+    model, class_maps = exportable_model(
+        ckpt.model.eval(), config.architecture, config.task, (channels, size, size)
+    )
     check_exportable(model)
 
     version = version if version is not None else next_version(Path(models_dir), name)
@@ -95,8 +127,8 @@ def export_checkpoint(
     if target.exists():
         raise ExportError(f"{target} exists already; versions are immutable, pick another")
 
-    channels, size = config.in_channels, config.preprocessing.crop_size
-    proto = _to_onnx(model, (channels, size, size))
+    output_names = ["probabilities"] if class_maps is None else ["probabilities", "class_maps"]
+    proto = _to_onnx(model, (channels, size, size), output_names)
     parity = check_parity(model, proto.SerializeToString(), (channels, size, size), seed=seed)
 
     card = ModelCard(
@@ -118,6 +150,7 @@ def export_checkpoint(
             onnx_version=onnx.__version__,
             parity_max_abs_diff=parity.max_abs_diff,
         ),
+        class_activation_maps=class_maps,
     )
     write_card(proto, card)
     write_atomically(target, lambda handle: handle.write(proto.SerializeToString()))
@@ -125,7 +158,9 @@ def export_checkpoint(
     return ExportResult(path=target, card=card, parity=parity)
 
 
-def _to_onnx(model: nn.Module, input_shape: tuple[int, int, int]) -> onnx.ModelProto:
+def _to_onnx(
+    model: nn.Module, input_shape: tuple[int, int, int], output_names: list[str]
+) -> onnx.ModelProto:
     # Batch 2 in the example so the tracer cannot specialise the batch axis to 1.
     example = torch.zeros(2, *input_shape)
     with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
@@ -136,8 +171,8 @@ def _to_onnx(model: nn.Module, input_shape: tuple[int, int, int]) -> onnx.ModelP
             (example,),
             str(path),
             input_names=["image"],
-            output_names=["probabilities"],
-            dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+            output_names=output_names,
+            dynamic_axes={"image": {0: "batch"}, **{name: {0: "batch"} for name in output_names}},
             opset_version=OPSET,
             dynamo=False,
         )
@@ -161,11 +196,18 @@ def check_parity(
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
     worst, agree, total = 0.0, 0, 0
+    maps_worst: float | None = None
     for batch in PARITY_BATCH_SIZES:
         inputs = torch.randn(batch, *input_shape, generator=generator)
         with torch.no_grad():
-            expected = model(inputs).numpy()
-        (actual,) = session.run(["probabilities"], {"image": inputs.numpy()})
+            outputs = model(inputs)
+        expected_outputs = [
+            t.numpy() for t in (outputs if isinstance(outputs, tuple) else [outputs])
+        ]
+        actual, *actual_maps = session.run(None, {"image": inputs.numpy()})
+        expected = expected_outputs[0]
+        if actual_maps:
+            maps_worst = max(maps_worst or 0.0, _relative_diff(actual_maps[0], expected_outputs[1]))
         if actual.shape != expected.shape:
             raise ExportError(
                 f"onnxruntime returned shape {actual.shape} for batch {batch}, "
@@ -179,10 +221,22 @@ def check_parity(
         same = actual.argmax(1) == expected.argmax(1)
         agree += int((same | ~decided).sum())
         total += batch
-    report = ParityReport(worst, PARITY_BATCH_SIZES, agree / total)
+    report = ParityReport(worst, PARITY_BATCH_SIZES, agree / total, maps_worst)
     if report.top1_agreement < 1.0 or worst > tolerance:
         raise ExportError(
             f"ONNX output does not match PyTorch: max abs diff {worst:.3g} "
             f"(tolerance {tolerance:g}), top-1 agreement {report.top1_agreement:.1%}"
         )
+    if maps_worst is not None and maps_worst > tolerance:
+        raise ExportError(
+            f"ONNX class_maps do not match PyTorch: max relative diff {maps_worst:.3g} "
+            f"(tolerance {tolerance:g})"
+        )
     return report
+
+
+def _relative_diff(actual: np.ndarray, expected: np.ndarray) -> float:
+    if actual.shape != expected.shape:
+        raise ExportError(f"onnxruntime class_maps {actual.shape}, PyTorch {expected.shape}")
+    scale = max(1.0, float(np.abs(expected).max()))
+    return float(np.abs(actual - expected).max()) / scale

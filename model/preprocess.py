@@ -103,13 +103,18 @@ def normalize_into(image: Image.Image, spec: Preprocessing, out: np.ndarray) -> 
         out[channel] -= np.float32(mean / std)
 
 
+def model_view(image: Image.Image, spec: Preprocessing) -> Image.Image:
+    """Decoded PIL image -> the ``crop_size`` image the model sees, before normalisation."""
+    image = ImageOps.exif_transpose(image)
+    image = to_model_mode(image, spec.color_mode)
+    return resize_and_crop(image, spec)
+
+
 def preprocess_image(
     image: Image.Image, spec: Preprocessing, out: np.ndarray | None = None
 ) -> np.ndarray:
     """Decoded PIL image -> normalised float32 array of shape (C, crop, crop)."""
-    image = ImageOps.exif_transpose(image)
-    image = to_model_mode(image, spec.color_mode)
-    image = resize_and_crop(image, spec)
+    image = model_view(image, spec)
     if out is None:
         out = np.empty((spec.channels, spec.crop_size, spec.crop_size), dtype=np.float32)
     normalize_into(image, spec, out)

@@ -52,7 +52,8 @@ class PeerModel:
         return chw * self.scale - self.shift
 
     def predict(self, batch: np.ndarray, top_k: int = 5) -> list[list[dict[str, Any]]]:
-        (probabilities,) = self.session.run(None, {self.input_name: batch})
+        # All outputs, as the service runs them (class_maps too, where the export has them).
+        probabilities = self.session.run(None, {self.input_name: batch})[0]
         results = []
         for row in probabilities:
             best = np.argsort(row)[::-1][:top_k]

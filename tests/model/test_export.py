@@ -47,6 +47,15 @@ def test_every_architecture_exports_with_parity(
     assert diff <= 1e-4
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.get_inputs()[0].shape[1:] == [1 if color_mode == "L" else 3, 32, 32]
+    # Global-pool + linear heads carry class-activation maps; the others say they do not.
+    maps = read_card(path).class_activation_maps
+    outputs = [o.name for o in session.get_outputs()]
+    if ARCHITECTURES[architecture].cam is None:
+        assert maps is None and outputs == ["probabilities"]
+    else:
+        assert maps is not None and outputs == ["probabilities", "class_maps"]
+        x = np.zeros((2, 1 if color_mode == "L" else 3, 32, 32), np.float32)
+        assert session.run(["class_maps"], {"image": x})[0].shape == (2, 3, *maps.grid)
 
 
 def test_batch_axis_is_dynamic_and_outputs_match_torch(tmp_path: Path) -> None:
@@ -56,7 +65,7 @@ def test_batch_axis_is_dynamic_and_outputs_match_torch(tmp_path: Path) -> None:
     assert isinstance(session.get_inputs()[0].shape[0], str)
     for batch in (1, 3, 17):
         x = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32)).astype(np.float32)
-        (probs,) = session.run(None, {"image": x})
+        (probs,) = session.run(["probabilities"], {"image": x})
         with torch.no_grad():
             expected = torch.softmax(ckpt.model(torch.from_numpy(x)), 1).numpy()
         np.testing.assert_allclose(probs, expected, atol=1e-5)
@@ -82,7 +91,7 @@ def test_card_reads_back_and_records_its_source(tmp_path: Path) -> None:
 def test_multilabel_models_end_in_a_sigmoid(tmp_path: Path) -> None:
     path, _ = _export(tmp_path, task="multilabel", labels=("a", "b", "c"))
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (probs,) = session.run(None, {"image": np.zeros((2, 3, 32, 32), np.float32)})
+    (probs,) = session.run(["probabilities"], {"image": np.zeros((2, 3, 32, 32), np.float32)})
     assert not np.allclose(probs.sum(1), 1.0)
     assert ((probs > 0) & (probs < 1)).all()
 

@@ -124,7 +124,7 @@ def test_int8_export_is_static_qdq_per_channel(
 
     session = ort.InferenceSession(str(result.path), providers=["CPUExecutionProvider"])
     batch = np.zeros((5, 3, SIZE, SIZE), np.float32)
-    (probabilities,) = session.run(None, {"image": batch})
+    (probabilities,) = session.run(["probabilities"], {"image": batch})
     assert probabilities.shape == (5, 3)
     np.testing.assert_allclose(probabilities.sum(1), 1.0, atol=1e-5)
 

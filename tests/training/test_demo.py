@@ -43,7 +43,7 @@ def test_fresh_synthetic_test_set_at_95_percent(session: ort.InferenceSession) -
             rng = image_rng(FRESH_SEED, "test", class_index, index)
             images.append(preprocess_image(render_sign(name, rng, 64), card.preprocessing))
             targets.append(card.labels.index(name))
-    (probabilities,) = session.run(None, {card.input_name: np.stack(images)})
+    (probabilities,) = session.run([card.output_name], {card.input_name: np.stack(images)})
     accuracy = float((probabilities.argmax(axis=1) == np.array(targets)).mean())
     assert accuracy >= 0.95, accuracy
 
@@ -54,7 +54,7 @@ def test_sample_images_are_classified_as_named(
 ) -> None:
     card = read_card(DEMO)
     tensor = load_and_preprocess(str(ROOT / "examples" / "images" / file_name), card.preprocessing)
-    (probabilities,) = session.run(None, {card.input_name: tensor[None]})
+    (probabilities,) = session.run([card.output_name], {card.input_name: tensor[None]})
     assert card.labels[int(probabilities.argmax())] == label
 
 
