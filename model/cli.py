@@ -39,6 +39,7 @@ def _root(
 # (training, and the registry's pull, in the serving image) is skipped.
 COMMAND_MODULES = (
     "model.registry_cli",
+    "model.explain_cli",
     "training.export_cli",
     "training.cli",
     "service.cli",
