@@ -34,6 +34,7 @@ ERROR_STATUS: dict[str, int] = {
     "method_not_allowed": 405,
     "reload_failed": 409,  # the old versions keep serving (reload.py)
     "reload_unavailable": 409,  # several worker processes: restart instead (reload.py)
+    "not_explainable": 409,  # exported without class-activation maps (explain.py)
     "request_timeout": 408,
     "payload_too_large": 413,
     "image_too_large": 413,

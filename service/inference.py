@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -93,8 +93,18 @@ class InferenceCall:
             "total": total_s,
         }
         self.result = InferenceResult(model, batch.outputs, batch.batch_size, timings_s)
-        model.latency.add(total_s)
         self.status = 200
+        return self.result
+
+    def add_phase(self, name: str, seconds: float) -> InferenceResult:
+        """Record adapter work done after inference (explain's heatmaps) as a phase of its
+        own; ``total`` grows by it, in the answer, the latency window and the metrics."""
+        if self.result is None:
+            raise RuntimeError("add_phase needs a result: call run() first")
+        timings_s = dict(self.result.timings_s)
+        total_s = timings_s.pop("total") + seconds
+        timings_s.update({name: seconds, "total": total_s})  # total stays last
+        self.result = replace(self.result, timings_s=timings_s)
         return self.result
 
 
@@ -123,6 +133,8 @@ class InferencePath:
             raise
         finally:
             answered = call.result if call.status == 200 else None
+            if answered is not None:
+                model.latency.add(answered.timings_s["total"])
             self.metrics.observe_prediction(
                 model.name,
                 model.version,

@@ -38,6 +38,32 @@ class PredictionResponse(BaseModel):
     timings_ms: Timings
 
 
+class Explanation(BaseModel):
+    label: str = Field(description="The class explained: the top-1, or the one requested.")
+    index: int
+    probability: float
+    grid: list[list[float]] = Field(
+        description="Class-activation heatmap in [0, 1], rows top to bottom, over the "
+        "model's (resized, centre-cropped) view of the image."
+    )
+    grid_size: list[int] = Field(description="[height, width] of the grid.")
+
+
+class ExplainTimings(Timings):
+    explain: float = Field(description="Milliseconds turning class maps into heatmaps.")
+
+
+class ExplanationResponse(BaseModel):
+    model: str
+    version: int
+    task: str
+    predictions: list[ImagePrediction]
+    explanations: list[Explanation]
+    method: str = Field(description="cam: class activation mapping (equal to Grad-CAM here).")
+    batch_size: int
+    timings_ms: ExplainTimings
+
+
 class LatencyPercentiles(BaseModel):
     count: int
     p50: float | None

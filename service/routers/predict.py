@@ -29,7 +29,8 @@ router = APIRouter(prefix="/v1", tags=["predict"], dependencies=[Depends(require
 _ERRORS: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorResponse} for status in (400, 401, 404, 408, 413, 415, 422, 500, 503)
 }
-_BODY = {
+# The image API's request body and its top_k and frame parameters, shared with explain.
+IMAGE_BODY = {
     "requestBody": {
         "required": True,
         "content": {
@@ -52,13 +53,13 @@ _BODY = {
         },
     }
 }
-_TOP_K = Query(
+TOP_K = Query(
     None,
     ge=1,
     description="How many labels to return per image (default 5); values above the number "
     "of labels return them all.",
 )
-_FRAME = Query(
+FRAME = Query(
     None,
     ge=0,
     description="For multi-frame images (TIFF pages, GIF/WebP/APNG frames, DICOM frames): "
@@ -69,7 +70,7 @@ _DOC: dict[str, Any] = {
     "response_model": None,
     "response_class": JSONBytesResponse,
     "responses": {200: {"model": PredictionResponse}, **_ERRORS},
-    "openapi_extra": _BODY,
+    "openapi_extra": IMAGE_BODY,
 }
 
 
@@ -132,8 +133,8 @@ async def predict(
     request: Request,
     state: State,
     name: str,
-    top_k: int | None = _TOP_K,
-    frame: int | None = _FRAME,
+    top_k: int | None = TOP_K,
+    frame: int | None = FRAME,
 ) -> Response:
     return await predict_with(request, state, lambda repository: repository.get(name), top_k, frame)
 
@@ -148,8 +149,8 @@ async def predict_version(
     state: State,
     name: str,
     version: int = Path(ge=1),
-    top_k: int | None = _TOP_K,
-    frame: int | None = _FRAME,
+    top_k: int | None = TOP_K,
+    frame: int | None = FRAME,
 ) -> Response:
     return await predict_with(
         request, state, lambda repository: repository.get(name, version), top_k, frame
@@ -158,6 +159,6 @@ async def predict_version(
 
 @router.post("/predict", summary="Classify images with the default model", **_DOC)
 async def predict_default(
-    request: Request, state: State, top_k: int | None = _TOP_K, frame: int | None = _FRAME
+    request: Request, state: State, top_k: int | None = TOP_K, frame: int | None = FRAME
 ) -> Response:
     return await predict_with(request, state, lambda repository: repository.default(), top_k, frame)

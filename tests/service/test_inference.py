@@ -1,4 +1,5 @@
-"""The shared inference path: V1 and V2 requests are admitted against one bound.
+"""The shared inference path: V1 (predict and explain) and V2 requests are admitted
+against one bound.
 
 A real server with one decode thread and a queue bound of 4 gets a burst of encoded-image
 requests whose decoding is slow (large PNGs): the requests waiting for the decode pool hold
@@ -59,6 +60,12 @@ def v1_request(client: httpx.Client) -> httpx.Response:
     )
 
 
+def explain_request(client: httpx.Client) -> httpx.Response:
+    return client.post(
+        "/v1/models/rgb/explain", content=IMAGE, headers={"Content-Type": "image/png"}
+    )
+
+
 def v2_request(client: httpx.Client) -> httpx.Response:
     body = {
         "inputs": [
@@ -98,7 +105,9 @@ def burst(
             client.close()
 
 
-@pytest.mark.parametrize("send", [v1_request, v2_request], ids=["v1", "v2"])
+@pytest.mark.parametrize(
+    "send", [v1_request, explain_request, v2_request], ids=["v1", "v1-explain", "v2"]
+)
 def test_a_flood_of_slow_decodes_is_refused_at_the_same_bound(
     slow_decode_server: RunningServer, send: Callable[[httpx.Client], httpx.Response]
 ) -> None:
