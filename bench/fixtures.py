@@ -53,7 +53,7 @@ def _spec(resize: int, crop: int) -> Preprocessing:
     )
 
 
-def _checkpoint(name: str, folder: Path) -> Path:
+def random_checkpoint(name: str, folder: Path) -> Path:
     import torch
 
     from model.checkpoint import ModelConfig, save_checkpoint
@@ -72,7 +72,7 @@ def _checkpoint(name: str, folder: Path) -> Path:
     return save_checkpoint(folder / f"{name}.pt", config, config.build().eval())
 
 
-def _upload(name: str, folder: Path, size: int) -> Path:
+def sign_upload(name: str, folder: Path, size: int) -> Path:
     """A sign scene rendered at the model's input size, saved as a quality-90 JPEG."""
     from training.datasets.synthetic_signs import render_sign
 
@@ -105,9 +105,9 @@ def prepare_model(
 
     _, resize, crop = MODELS[name]
     repo = workdir / "repos" / name
-    checkpoint = _checkpoint(name, workdir / "checkpoints")
+    checkpoint = random_checkpoint(name, workdir / "checkpoints")
     exported = export_checkpoint(checkpoint, repo, name, version=1)
-    image = _upload(name, workdir, crop)
+    image = sign_upload(name, workdir, crop)
     sample = load_and_preprocess(str(image), _spec(resize, crop))
     quantized = None
     if int8:
