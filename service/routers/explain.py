@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
@@ -63,17 +64,27 @@ _FORMAT = Query(
 _OPACITY = Query(0.5, ge=0.0, le=1.0, description="Heatmap opacity of the PNG overlay.")
 
 
+@dataclass
+class ExplainOptions:
+    """The query parameters of both explain routes (a FastAPI class dependency)."""
+
+    top_k: int | None = TOP_K
+    label: str | None = _LABEL
+    format: str | None = _FORMAT
+    opacity: float = _OPACITY
+
+
+Options = Annotated[ExplainOptions, Depends()]
+
+
 async def explain_with(
     request: Request,
     state: ServiceState,
     resolve: Callable[[ModelRepository], ServedModel],
-    *,
-    top_k: int | None,
-    label: str | None,
-    format: str | None,
-    opacity: float,
+    options: ExplainOptions,
 ) -> Response:
     model = resolve(state.ready_repository())
+    label = options.label
     settings = state.settings
     card = model.card
     async with state.ready_inference().request(model) as call:
@@ -85,7 +96,7 @@ async def explain_with(
             max_images=settings.max_images_per_request,
             timeout_s=settings.body_timeout_s,
         )
-        chosen = choose_format(format, request.headers.get("accept"), len(images))
+        chosen = choose_format(options.format, request.headers.get("accept"), len(images))
         result = await call.run(EncodedImages(tuple(images)))
         started = time.perf_counter()
         probabilities, maps = result.probabilities, result.output(maps_output)
@@ -97,7 +108,7 @@ async def explain_with(
                 card,
                 settings.max_image_pixels,
                 heatmap(maps[0], indices[0]),
-                opacity,
+                options.opacity,
             )
             result = call.add_phase("explain", time.perf_counter() - started)
             return Response(
@@ -116,7 +127,7 @@ async def explain_with(
             "version": model.version,
             "task": card.task,
             "predictions": format_predictions(
-                model, probabilities, top_k or settings.default_top_k
+                model, probabilities, options.top_k or settings.default_top_k
             ),
             "explanations": answers,
             "method": "cam",
@@ -131,24 +142,8 @@ async def explain_with(
     summary="Classify images and explain them with a model's newest version",
     **_DOC,
 )
-async def explain(
-    request: Request,
-    state: State,
-    name: str,
-    top_k: int | None = TOP_K,
-    label: str | None = _LABEL,
-    format: str | None = _FORMAT,
-    opacity: float = _OPACITY,
-) -> Response:
-    return await explain_with(
-        request,
-        state,
-        lambda repository: repository.get(name),
-        top_k=top_k,
-        label=label,
-        format=format,
-        opacity=opacity,
-    )
+async def explain(request: Request, state: State, name: str, options: Options) -> Response:
+    return await explain_with(request, state, lambda repository: repository.get(name), options)
 
 
 @router.post(
@@ -157,21 +152,8 @@ async def explain(
     **_DOC,
 )
 async def explain_version(
-    request: Request,
-    state: State,
-    name: str,
-    version: int = Path(ge=1),
-    top_k: int | None = TOP_K,
-    label: str | None = _LABEL,
-    format: str | None = _FORMAT,
-    opacity: float = _OPACITY,
+    request: Request, state: State, name: str, options: Options, version: int = Path(ge=1)
 ) -> Response:
     return await explain_with(
-        request,
-        state,
-        lambda repository: repository.get(name, version),
-        top_k=top_k,
-        label=label,
-        format=format,
-        opacity=opacity,
+        request, state, lambda repository: repository.get(name, version), options
     )
