@@ -19,6 +19,7 @@ from model.export import write_card
 from service.app import create_app
 from service.config import Settings
 from tests.service.conftest import encode, pattern
+from tests.service.test_repository import wait_loaded
 
 PNG = encode(pattern(), "PNG")
 PNG_HEADERS = {"Content-Type": "image/png"}
@@ -42,6 +43,7 @@ def repo(model_repo, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def client(repo: Path):
     with TestClient(create_app(Settings(models_dir=repo))) as client:
+        wait_loaded(client)
         yield client
 
 

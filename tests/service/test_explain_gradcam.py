@@ -23,6 +23,7 @@ from service.app import create_app
 from service.config import Settings
 from tests.conftest import make_checkpoint
 from tests.service.conftest import encode, pattern
+from tests.service.test_repository import wait_loaded
 
 LABELS = ("a", "b", "c", "d")
 SIZES = {"simple_cnn": 64, "resnet18": 128}
@@ -43,6 +44,7 @@ def served(tmp_path_factory: pytest.TempPathFactory):
         )
         export_checkpoint(checkpoints[architecture], root / "models", architecture)
     with TestClient(create_app(Settings(models_dir=root / "models"))) as client:
+        wait_loaded(client)
         yield client, checkpoints, root
 
 
@@ -61,9 +63,8 @@ def _gradcam(checkpoint: Path, image: Path, index: int, layer: str) -> np.ndarra
 def test_service_heatmaps_match_pytorch_grad_cam(served, architecture: str) -> None:
     client, checkpoints, root = served
     size = SIZES[architecture]
-    layer = client.get(f"/v1/models/{architecture}").json()["versions"][0]["card"][
-        "class_activation_maps"
-    ]["feature_layer"]
+    card = client.get(f"/v1/models/{architecture}").json()["versions"][0]["card"]
+    layer = card["class_activation_maps"]["feature_layer"]
     correlations = []
     for seed in range(3):
         image = root / f"{architecture}-{seed}.png"

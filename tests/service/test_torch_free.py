@@ -87,7 +87,8 @@ def _serving_image_model_files() -> dict[str, set[str]]:
     ending in '/'), relative to model/, by stage name."""
     copied: dict[str, set[str]] = {}
     stage = ""
-    for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
+    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")  # join continuations
+    for line in text.splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):
             stage = match.group(1)
         elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
