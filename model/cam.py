@@ -76,9 +76,17 @@ def overlay(view: Image.Image, heat: np.ndarray, opacity: float = 0.5) -> Image.
         raise ValueError(f"opacity must be in [0, 1], got {opacity}")
     scale = max(1, -(-OVERLAY_MIN_SIDE // min(view.size)))
     size = (view.width * scale, view.height * scale)
-    base = view.convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    base = _displayable(view).resize(size, Image.Resampling.BICUBIC)
     colours = Image.fromarray(colorize(upsample(heat, size)), mode="RGB")
     return Image.blend(base, colours, opacity)
+
+
+def _displayable(view: Image.Image) -> Image.Image:
+    """RGB for drawing; float grayscale (16-bit and DICOM inputs, 0..255) is rounded."""
+    if view.mode == "F":
+        pixels = np.clip(np.rint(np.asarray(view, dtype=np.float32)), 0, 255).astype(np.uint8)
+        view = Image.fromarray(pixels, mode="L")
+    return view.convert("RGB")
 
 
 def png_bytes(image: Image.Image) -> bytes:

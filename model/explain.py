@@ -1,8 +1,9 @@
 """``rectifier explain IMAGE --model models/NAME``: a class-activation overlay on disk.
 
-Runs the exported ONNX file with onnxruntime on the CPU (no torch, no server), decodes and
-preprocesses the image exactly as the service does, and writes the heatmap overlay PNG
-next to the image. The maths and the drawing are ``model/cam.py``, shared with the service.
+Runs the exported ONNX file with onnxruntime on the CPU (no torch, no server), decodes the
+file (``model.decoding``: images and DICOM) and preprocesses it exactly as the service does,
+and writes the heatmap overlay PNG next to the image. The maths and the drawing are
+``model/cam.py``, shared with the service.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from model.cam import (
     NotExplainableError,
@@ -22,8 +22,9 @@ from model.cam import (
     select_class,
 )
 from model.card import CardError, ModelCard, card_from_metadata
+from model.decoding import FILE_MAX_PIXELS, DecodeError, decode_image
 from model.files import write_atomically
-from model.preprocess import model_view, normalize_into, prepare_decode
+from model.preprocess import model_view, normalize_into
 
 MODEL_FILE = "model.onnx"
 
@@ -90,12 +91,13 @@ def explain_file(
     assert card.class_activation_maps is not None
     spec = card.preprocessing
     try:
-        with Image.open(image_path) as image:
-            prepare_decode(image, spec)
-            image.load()
-            view = model_view(image, spec)
-    except OSError as exc:
+        image = decode_image(image_path.read_bytes(), spec, FILE_MAX_PIXELS)
+    except (OSError, DecodeError) as exc:
         raise ExplainError(f"cannot read {image_path} as an image: {exc}", "image") from exc
+    try:
+        view = model_view(image, spec)
+    finally:
+        image.close()
     batch = np.empty((1, *card.input_shape), dtype=np.float32)
     normalize_into(view, spec, batch[0])
     probabilities, maps = session.run(

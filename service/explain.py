@@ -14,7 +14,7 @@ from typing import Any, Literal
 import numpy as np
 
 from model.cam import NotExplainableError, check_explainable, heatmap, overlay, png_bytes
-from model.card import ClassActivationMaps, ModelCard
+from model.card import ClassActivationMaps, ModelCard, Preprocessing
 from model.preprocess import model_view
 from service.decoding import decode_image
 from service.errors import APIError
@@ -90,12 +90,12 @@ def explanations(
 
 
 def render_overlay(
-    data: bytes, card: ModelCard, max_pixels: int, grid: np.ndarray, opacity: float
+    data: bytes, spec: Preprocessing, max_pixels: int, grid: np.ndarray, opacity: float
 ) -> bytes:
     """The PNG of ``grid`` over the image the model saw (blocking: run it off the loop)."""
-    image = decode_image(data, card.preprocessing, max_pixels)
+    image = decode_image(data, spec, max_pixels)
     try:
-        view = model_view(image, card.preprocessing)
+        view = model_view(image, spec)
     finally:
         image.close()
     return png_bytes(overlay(view, grid, opacity))

@@ -32,7 +32,7 @@ from service.explain import (
 )
 from service.inputs import EncodedImages
 from service.repository import ModelRepository, ServedModel
-from service.routers.predict import IMAGE_BODY, TOP_K, format_predictions
+from service.routers.predict import FRAME, IMAGE_BODY, TOP_K, format_predictions
 from service.schemas import ErrorResponse, ExplanationResponse
 from service.state import ServiceState
 from service.uploads import read_images
@@ -69,6 +69,7 @@ class ExplainOptions:
     """The query parameters of both explain routes (a FastAPI class dependency)."""
 
     top_k: int | None = TOP_K
+    frame: int | None = FRAME
     label: str | None = _LABEL
     format: str | None = _FORMAT
     opacity: float = _OPACITY
@@ -97,7 +98,8 @@ async def explain_with(
             timeout_s=settings.body_timeout_s,
         )
         chosen = choose_format(options.format, request.headers.get("accept"), len(images))
-        result = await call.run(EncodedImages(tuple(images)))
+        inputs = EncodedImages(tuple(images), options.frame)
+        result = await call.run(inputs)
         started = time.perf_counter()
         probabilities, maps = result.probabilities, result.output(maps_output)
         indices = explained_indices(card, probabilities, label)
@@ -105,7 +107,7 @@ async def explain_with(
             picture = await asyncio.to_thread(
                 render_overlay,
                 images[0],
-                card,
+                inputs.preprocessing(card.preprocessing),
                 settings.max_image_pixels,
                 heatmap(maps[0], indices[0]),
                 options.opacity,

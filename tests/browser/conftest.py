@@ -24,7 +24,7 @@ CHROMIUM_FLAGS = (
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1100,820",
+    "--window-size=1280,760",
 )
 
 

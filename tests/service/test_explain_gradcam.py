@@ -17,8 +17,8 @@ from fastapi.testclient import TestClient
 
 from model.cam import upsample
 from model.checkpoint import load_checkpoint
+from model.decoding import load_and_preprocess
 from model.export import export_checkpoint
-from model.preprocess import load_and_preprocess
 from service.app import create_app
 from service.config import Settings
 from tests.conftest import make_checkpoint

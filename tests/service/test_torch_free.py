@@ -87,8 +87,7 @@ def _serving_image_model_files() -> dict[str, set[str]]:
     ending in '/'), relative to model/, by stage name."""
     copied: dict[str, set[str]] = {}
     stage = ""
-    text = (REPO_ROOT / "Dockerfile").read_text().replace("\\\n", " ")  # join continuations
-    for line in text.splitlines():
+    for line in (REPO_ROOT / "Dockerfile").read_text().splitlines():
         if match := re.match(r"FROM \S+ AS (\S+)", line):
             stage = match.group(1)
         elif stage in ("serve-venv", "serve-gpu-venv") and line.startswith("COPY model/"):
