@@ -8,9 +8,8 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from model.card import card_from_metadata, read_card
+from model.card import card_from_metadata, read_card, write_card
 from model.cli import app
-from model.export import write_card
 from tests.model.test_cli import flat
 from tests.service.conftest import pattern
 

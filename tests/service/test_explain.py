@@ -13,9 +13,8 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from model.card import card_from_metadata
+from model.card import card_from_metadata, write_card
 from model.explain import explain_file
-from model.export import write_card
 from service.app import create_app
 from service.config import Settings
 from tests.service.conftest import encode, pattern
