@@ -24,9 +24,8 @@ from model.cam import (
 from model.card import CardError, ModelCard, card_from_metadata
 from model.decoding import FILE_MAX_PIXELS, DecodeError, decode_image
 from model.files import write_atomically
+from model.layout import MODEL_FILE, newest_model_file
 from model.preprocess import model_view, normalize_into
-
-MODEL_FILE = "model.onnx"
 
 
 class ExplainError(ValueError):
@@ -53,16 +52,14 @@ def resolve_model_file(model: Path) -> Path:
         return model
     if (model / MODEL_FILE).is_file():
         return model / MODEL_FILE
-    versions = sorted(
-        (int(p.name) for p in model.glob("*") if p.name.isdigit() and (p / MODEL_FILE).is_file()),
-    )
-    if not versions:
+    newest = newest_model_file(model)
+    if newest is None:
         raise ExplainError(
             f"{model} holds no {MODEL_FILE}: give a model folder (models/NAME), a version "
             f"folder (models/NAME/1) or the .onnx file",
             "model",
         )
-    return model / str(versions[-1]) / MODEL_FILE
+    return newest
 
 
 def default_overlay_path(image: Path) -> Path:

@@ -37,6 +37,16 @@ def next_version(root: Path, name: str) -> int:
     return max(versions, default=0) + 1
 
 
+def newest_model_file(model_dir: Path) -> Path | None:
+    """The model file of the highest version under one model's folder (None: no version)."""
+    versions = [
+        int(p.name)
+        for p in Path(model_dir).glob("*")
+        if p.name.isdigit() and (p / MODEL_FILE).is_file()
+    ]
+    return Path(model_dir) / str(max(versions)) / MODEL_FILE if versions else None
+
+
 def discover(root: Path) -> list[tuple[str, int, Path]]:
     """(name, version, path) of every ``<name>/<version>/model.onnx`` under ``root``."""
     found = []
