@@ -2,7 +2,8 @@
 
 Upload the bundled example image, wait for the bars, check the top label against the
 API's own answer, toggle the heatmap, trigger an error and read its message, and log in
-with an API key that never appears in a URL. Saves the screenshot the README shows.
+with an API key that never appears in a URL, and hit the upload limit. Saves the
+screenshot the README shows.
 """
 
 from __future__ import annotations
@@ -107,10 +108,13 @@ def test_upload_shows_bars_heatmap_timings_and_errors(browser, demo_server, tmp_
 
 
 def test_the_api_key_field_appears_on_401_and_the_key_stays_out_of_urls(browser):
+    """A server with an API key and an upload limit below the example image's size."""
     from selenium.webdriver.common.by import By
 
     key = "page-test-key-8c1f"
-    with running_server(DEMO_MODELS, env={"RECTIFIER_API_KEYS": key}) as server:
+    limit = EXAMPLE.stat().st_size - 1
+    env = {"RECTIFIER_API_KEYS": key, "RECTIFIER_MAX_UPLOAD_BYTES": str(limit)}
+    with running_server(DEMO_MODELS, env=env) as server:
         browser.get(server.url + "/")
         _wait(browser, lambda d: d.find_element(By.ID, "message").is_displayed())
         assert "needs an API key" in browser.find_element(By.ID, "message").text
@@ -121,7 +125,10 @@ def test_the_api_key_field_appears_on_401_and_the_key_stays_out_of_urls(browser)
         _wait(browser, _models_loaded)
         assert not browser.find_element(By.ID, "message").is_displayed()
         browser.find_element(By.ID, "file").send_keys(str(EXAMPLE))
-        _wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#bars li"))
+        _wait(browser, lambda d: d.find_element(By.ID, "message").is_displayed())
+        text = browser.find_element(By.ID, "message").text
+        assert text.startswith("The file is too large:"), text
+        assert str(limit) in text  # the server's own message, with its limit
         urls = browser.execute_script(
             "return performance.getEntriesByType('resource').map(e => e.name)"
         )

@@ -51,6 +51,17 @@ SCRIPT = textwrap.dedent(
             headers={"Content-Type": "application/dicom"},
         )
         assert response.status_code == 200, response.text
+        for path, kind, fmt in ((2, "image/png", "png"), (3, "application/dicom", "json")):
+            response = client.post(
+                "/v1/models/rgb/explain",
+                params={"format": fmt},
+                content=open(sys.argv[path], "rb").read(),
+                headers={"Content-Type": kind},
+            )
+            assert response.status_code == 200, response.text
+    # rectifier explain, the CLI's core, is torch-free too.
+    from model.explain import explain_file
+    explain_file(Path(sys.argv[2]), Path(sys.argv[1]) / "rgb")
     loaded = sorted(m for m in sys.modules if m.split(".")[0] in Block.blocked)
     assert not loaded, loaded
     print("torch-free ok")
