@@ -113,19 +113,19 @@ def test_unreachable_server_fails_before_training(tmp_path: Path, data_dir: Path
     assert not (tmp_path / "runs").exists()  # nothing trained, no run folder
 
 
-def test_track_optional_warns_once_and_trains(
+def test_track_optional_warns_once_and_trains_with_the_others(
     tmp_path: Path, data_dir: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
+    board = tmp_path / "board"
+    args = ["--track", f"mlflow={uri}", "--track", f"tensorboard={board}", "--track-optional"]
     with caplog.at_level(logging.WARNING, logger="training.tracking"):
-        result = runner.invoke(
-            app,
-            train_args(tmp_path / "runs", data_dir, "--track", f"mlflow={uri}", "--track-optional"),
-        )
+        result = runner.invoke(app, train_args(tmp_path / "runs", data_dir, *args))
     assert result.exit_code == 0, result.output
     warnings = [r for r in caplog.records if r.name == "training.tracking"]
     assert len(warnings) == 1 and uri in warnings[0].getMessage()
     assert RunFolder(tmp_path / "runs" / "tracked").best.is_file()
+    assert list((board / "tracked").glob("events.out.tfevents.*"))  # DIR/<run name>
 
 
 def test_sweep_runs_are_children_of_one_parent_run(
