@@ -91,6 +91,17 @@ class _Accumulator:
         self.non_positive += int((values <= 0).sum())
         self.outputs += values.numel()
 
+    def merge(self, other: _Accumulator) -> None:
+        """Add another accumulator's counts (another rank's share of the same split)."""
+        if other.alive is not None:
+            theirs = other.alive.cpu()
+            self.alive = theirs if self.alive is None else self.alive.cpu() | theirs
+        self.non_positive += other.non_positive
+        self.outputs += other.outputs
+        self.count += other.count
+        self.total += other.total
+        self.total_sq += other.total_sq
+
     def stats(self, layer: str, kind: str) -> LayerStats:
         if self.alive is None or self.count == 0:
             return LayerStats(layer, kind, 0, math.nan, math.nan, math.nan, math.nan, self.units)
@@ -195,6 +206,23 @@ class ActivationMonitor:
         finally:
             for handle in handles:
                 handle.remove()
+
+    def snapshot(self) -> dict[str, _Accumulator]:
+        """The counts so far, as plain picklable accumulators on the CPU (to send to other
+        processes; they hold no module)."""
+        copies = {}
+        for name, accumulator in self.accumulators.items():
+            copy = _Accumulator()
+            copy.merge(accumulator)
+            copies[name] = copy
+        return copies
+
+    def merge(self, snapshots: list[dict[str, _Accumulator]]) -> None:
+        """Replace the counts by the sum of ``snapshots`` (every rank's, this one's included)."""
+        self.accumulators = {name: _accumulator_for(module) for name, module in self.layers}
+        for snapshot in snapshots:
+            for name, accumulator in snapshot.items():
+                self.accumulators[name].merge(accumulator)
 
     def results(self) -> list[LayerStats]:
         return [

@@ -123,3 +123,24 @@ def test_kept_values_sample_every_batch_up_to_the_limit() -> None:
     assert len(values) == 3000
     assert sorted(set(values.tolist())) == [-1.0, 2.0, 3.0]
     assert ActivationMonitor(model).values()["0"].size == 0
+
+
+def test_merged_shards_give_the_statistics_of_the_whole_set() -> None:
+    """What a distributed evaluation does: each rank monitors its share, then all merge."""
+    torch.manual_seed(1)
+    x = torch.randn(8, 1, 5, 5)
+    model = known_net().eval()
+    whole, shards = ActivationMonitor(model), [ActivationMonitor(model) for _ in range(2)]
+    with torch.no_grad():
+        with whole.attach():
+            model(x)
+        for rank, shard in enumerate(shards):
+            with shard.attach():
+                model(x[rank::2])
+    merged = ActivationMonitor(model)
+    merged.merge([shard.snapshot() for shard in shards])
+    for ours, expected in zip(merged.results(), whole.results(), strict=True):
+        assert ours.dead_fraction == expected.dead_fraction
+        assert ours.sparsity == pytest.approx(expected.sparsity)
+        assert ours.preact_mean == pytest.approx(expected.preact_mean, rel=1e-6, abs=1e-9)
+        assert ours.preact_std == pytest.approx(expected.preact_std, rel=1e-6)

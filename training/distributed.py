@@ -1,0 +1,224 @@
+"""Data-parallel training: this process's place in a torch.distributed group, and the
+collectives a run needs (metric sums, gathered predictions, per-rank RNG states).
+
+Processes are started by torch.distributed's own launcher, never by us: ``torchrun`` (any
+number of nodes) or ``rectifier train --nproc-per-node N`` (``training.launch``, one node,
+through ``elastic_launch``, the API torchrun itself is built on). Either way each process
+finds its rank, the world size and the rendezvous address in the environment (``RANK``,
+``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) and joins with ``env://``.
+Backends: NCCL on CUDA (one GPU per process, by ``LOCAL_RANK``), gloo on the CPU.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.utils.data import Dataset, DistributedSampler, Sampler
+
+from model.cpus import available_cpus
+from training.diagnostics import ActivationMonitor
+from training.engine import EpochStats, Predictions
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+# Fault injection for testing and for rehearsing failure handling on a real cluster:
+# RANK[:EPOCH] makes that rank raise at the start of that (1-based) epoch, default 1.
+FAULT_ENV = "RECTIFIER_FAIL_RANK"
+
+
+class InjectedFault(RuntimeError):
+    """Raised on purpose by ``RECTIFIER_FAIL_RANK``."""
+
+
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in the group."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+    local_world_size: int
+    backend: str
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0 alone writes the run folder, checkpoints, plots and report."""
+        return self.rank == 0
+
+
+def in_launched_process() -> bool:
+    """True in a process started by torchrun or elastic_launch (it set RANK and WORLD_SIZE)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def launched_world_size() -> int | None:
+    return int(os.environ["WORLD_SIZE"]) if in_launched_process() else None
+
+
+def join_group(device: str) -> Distributed:
+    """Join the group described by the environment; ``device`` is auto, cpu or cuda."""
+    rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    local_world = int(os.environ.get("LOCAL_WORLD_SIZE", str(world)))
+    use_cuda = device == "cuda" or (device == "auto" and torch.cuda.is_available())
+    if use_cuda:
+        if not torch.cuda.is_available():
+            raise RuntimeError("--device cuda was requested but CUDA is not available")
+        if local_rank >= torch.cuda.device_count():
+            raise RuntimeError(
+                f"process {local_rank} of {local_world} on this node has no GPU: "
+                f"{torch.cuda.device_count()} visible; start at most that many per node"
+            )
+        where = torch.device("cuda", local_rank)
+        torch.cuda.set_device(where)
+        backend = "nccl"
+    else:
+        where = torch.device("cpu")
+        backend = "gloo"
+        # Each process would otherwise start one thread per core and they would fight.
+        torch.set_num_threads(max(1, available_cpus() // local_world))
+    dist.init_process_group(backend=backend, init_method="env://")
+    context = Distributed(rank, world, local_rank, local_world, backend, where)
+    log.info(
+        "rank %d of %d joined (%s on %s, %d threads)",
+        rank,
+        world,
+        backend,
+        where,
+        torch.get_num_threads(),
+    )
+    return context
+
+
+def leave_group() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def per_process_batch(global_batch: int, world_size: int) -> int:
+    """``--batch-size`` is the global batch; each process takes an equal share."""
+    if global_batch % world_size:
+        raise ValueError(
+            f"--batch-size {global_batch} is the global batch and must divide evenly over "
+            f"{world_size} processes"
+        )
+    return global_batch // world_size
+
+
+def wrap_model(model: nn.Module, context: Distributed, *, sync_bn: bool) -> nn.Module:
+    """DistributedDataParallel around ``model``; the caller keeps ``model`` for checkpoints
+    (its state_dict has no ``module.`` prefix, so the file format does not change)."""
+    if sync_bn:
+        if context.device.type != "cuda":
+            raise ValueError(
+                "--sync-bn needs CUDA: torch's SyncBatchNorm runs on GPU modules only; "
+                "on the CPU each process normalises over its own share of the batch"
+            )
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    device_ids = [context.device.index] if context.device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(model, device_ids=device_ids)
+
+
+def train_sampler(
+    dataset: Dataset[Any], context: Distributed, *, seed: int
+) -> DistributedSampler[Any]:
+    """Each rank a disjoint share of a seeded shuffle; call ``set_epoch`` every epoch."""
+    return DistributedSampler(
+        dataset, num_replicas=context.world_size, rank=context.rank, shuffle=True, seed=seed
+    )
+
+
+class EvalShard(Sampler[int]):
+    """Indices ``rank, rank + W, ...``: no padding, so gathered metrics count every image
+    exactly once (DistributedSampler would repeat images to even out the shares)."""
+
+    def __init__(self, length: int, context: Distributed) -> None:
+        self.indices = range(context.rank, length, context.world_size)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.indices)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+
+def all_gather(value: T) -> list[T]:
+    """Every rank's ``value`` (picklable, CPU), in rank order, on every rank."""
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def broadcast_from_main(value: T) -> T:
+    box: list[Any] = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def all_reduce_sums(values: Sequence[float], device: torch.device) -> list[float]:
+    tensor = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
+    return tensor.tolist()
+
+
+def reduce_epoch_stats(stats: EpochStats, device: torch.device) -> EpochStats:
+    """The epoch over all ranks: mean loss and accuracy over every image any rank saw;
+    the slowest rank's time, so images/s is the group's throughput."""
+    loss_sum, correct, images = all_reduce_sums(
+        [stats.loss * stats.images, stats.acc * stats.images, float(stats.images)], device
+    )
+    seconds = torch.tensor([stats.seconds], dtype=torch.float64, device=device)
+    dist.all_reduce(seconds, op=dist.ReduceOp.MAX)
+    seen = max(images, 1.0)
+    return EpochStats(loss_sum / seen, correct / seen, int(images), float(seconds.item()))
+
+
+def gather_predictions(preds: Predictions, context: Distributed) -> Predictions:
+    """Every rank's ``EvalShard`` predictions, back in the split's order, on every rank."""
+    count = len(preds.targets)
+    shards = all_gather((preds.scores, preds.targets, preds.loss * count, count))
+    total = sum(shard[3] for shard in shards)
+    scores = np.empty((total, *shards[0][0].shape[1:]), dtype=shards[0][0].dtype)
+    targets = np.empty((total, *shards[0][1].shape[1:]), dtype=shards[0][1].dtype)
+    for rank, (rank_scores, rank_targets, _, _) in enumerate(shards):
+        scores[rank :: context.world_size] = rank_scores
+        targets[rank :: context.world_size] = rank_targets
+    loss = sum(shard[2] for shard in shards) / total if total else float("nan")
+    return Predictions(scores, targets, loss)
+
+
+def gather_activation_stats(monitor: ActivationMonitor) -> None:
+    """Merge every rank's activation statistics into ``monitor`` (the same on every rank)."""
+    monitor.merge(all_gather(monitor.snapshot()))
+
+
+def gather_rng_states() -> list[torch.Tensor]:
+    """Every rank's torch RNG state, so a resumed run gives each rank its own stream back."""
+    return all_gather(torch.get_rng_state())
+
+
+def inject_fault(context: Distributed, epoch: int) -> None:
+    """Raise when ``RECTIFIER_FAIL_RANK`` names this rank and this (0-based) epoch."""
+    spec = os.environ.get(FAULT_ENV)
+    if not spec:
+        return
+    rank_text, _, epoch_text = spec.partition(":")
+    try:
+        rank, fail_epoch = int(rank_text), int(epoch_text or "1")
+    except ValueError:
+        raise ValueError(f"{FAULT_ENV}={spec!r}: expected RANK or RANK:EPOCH") from None
+    if rank == context.rank and fail_epoch == epoch + 1:
+        raise InjectedFault(
+            f"fault injected by {FAULT_ENV}={spec} on rank {rank}, epoch {epoch + 1}"
+        )
