@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import torch
@@ -26,6 +26,9 @@ from torch.utils.data import Dataset, DistributedSampler, Sampler
 from model.cpus import available_cpus
 from training.diagnostics import ActivationMonitor
 from training.engine import EpochStats, Predictions
+
+if TYPE_CHECKING:
+    from training.config import TrainConfig
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +58,42 @@ class Distributed:
     def is_main(self) -> bool:
         """Rank 0 alone writes the run folder, checkpoints, plots and report."""
         return self.rank == 0
+
+
+@dataclass(frozen=True)
+class DataParallelSummary:
+    """What the run report and metrics.json state about a distributed run."""
+
+    world_size: int
+    backend: str
+    device: str
+    global_batch: int
+    per_process_batch: int
+    lr: float
+    sync_bn: bool
+
+    @classmethod
+    def of(cls, context: Distributed, config: TrainConfig, per_process: int) -> DataParallelSummary:
+        return cls(
+            context.world_size,
+            context.backend,
+            context.device.type,
+            config.batch_size,
+            per_process,
+            config.lr,
+            config.sync_bn,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (
+            f"{self.world_size} processes (DistributedDataParallel, {self.backend} on "
+            f"{self.device}); global batch {self.global_batch} ({self.per_process_batch} per "
+            f"process, {self.world_size} processes), lr {self.lr:g} for the global batch; "
+            f"SyncBatchNorm {'on' if self.sync_bn else 'off'}"
+        )
 
 
 def in_launched_process() -> bool:
@@ -116,7 +155,9 @@ def per_process_batch(global_batch: int, world_size: int) -> int:
     return global_batch // world_size
 
 
-def wrap_model(model: nn.Module, context: Distributed, *, sync_bn: bool) -> nn.Module:
+def wrap_model(
+    model: nn.Module, context: Distributed, *, sync_bn: bool
+) -> nn.parallel.DistributedDataParallel:
     """DistributedDataParallel around ``model``; the caller keeps ``model`` for checkpoints
     (its state_dict has no ``module.`` prefix, so the file format does not change)."""
     if sync_bn:
