@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.checkpoint import ModelConfig
 from training import plots
@@ -13,6 +13,9 @@ from training.config import TrainConfig
 from training.evaluate import FinalEvaluation
 from training.metrics import confusion, per_label_auc
 from training.run_folder import RunFolder
+
+if TYPE_CHECKING:
+    from training.distributed import DataParallelSummary
 
 
 def json_safe(value: Any) -> Any:
@@ -32,8 +35,10 @@ def write_run_artifacts(
     model_config: ModelConfig,
     history: list[dict[str, Any]],
     final: FinalEvaluation | None,
+    parallel: DataParallelSummary | None = None,
 ) -> None:
-    """Write everything the run has so far; ``final`` is None for an interrupted run."""
+    """Write everything the run has so far; ``final`` is None for an interrupted run,
+    ``parallel`` None for a single-process one."""
     payload: dict[str, Any] = {
         "dataset": model_config.dataset,
         "task": model_config.task,
@@ -43,6 +48,8 @@ def write_run_artifacts(
         "epochs": history,
         "completed": final is not None,
     }
+    if parallel is not None:
+        payload["distributed"] = parallel.to_dict()
     figures: list[tuple[str, Path]] = []
     if history:
         figures.append(
@@ -81,7 +88,8 @@ def write_run_artifacts(
             )
         )
     folder.write_text(folder.metrics, json.dumps(json_safe(payload), indent=2))
-    folder.write_text(folder.report, render_report(config, model_config, history, final, figures))
+    report = render_report(config, model_config, history, final, figures, parallel)
+    folder.write_text(folder.report, report)
 
 
 def _fmt(value: Any, percent: bool = False) -> str:
@@ -96,6 +104,7 @@ def render_report(
     history: list[dict[str, Any]],
     final: FinalEvaluation | None,
     figures: list[tuple[str, Path]],
+    parallel: DataParallelSummary | None = None,
 ) -> str:
     lines = [
         f"# Run report: {config.arch} + {config.activation} on {model_config.dataset}",
@@ -106,6 +115,8 @@ def render_report(
         f"- epochs run: {len(history)} of {config.epochs}"
         + ("" if final else " (interrupted: resume with `rectifier train --resume RUN`)"),
     ]
+    if parallel is not None:
+        lines.append(f"- data-parallel: {parallel.describe()}")
     if final is not None:
         m = final.metrics
         lines += [

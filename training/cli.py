@@ -7,6 +7,8 @@ image): torch and everything that pulls it in are imported inside the command bo
 
 from __future__ import annotations
 
+import logging
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -70,6 +72,38 @@ def check_choices(config: TrainConfig) -> None:
         raise typer.BadParameter(str(exc), param_hint=flag_of("data")) from exc
 
 
+def check_data_parallel(config: TrainConfig, world_size: int | None) -> None:
+    """Refuse, before any process starts, what a data-parallel run cannot do."""
+    if world_size is None:
+        if config.sync_bn:
+            raise typer.BadParameter(
+                "SyncBatchNorm synchronises the processes of a data-parallel run: "
+                "use it with --nproc-per-node N or under torchrun",
+                param_hint=flag_of("sync_bn"),
+            )
+        return
+    if config.batch_size % world_size:
+        raise typer.BadParameter(
+            f"{config.batch_size} is the global batch and must divide evenly over "
+            f"{world_size} processes",
+            param_hint=flag_of("batch_size"),
+        )
+    if config.balance == "sampler":
+        raise typer.BadParameter(
+            "weighted sampling is not distributed; use --balance loss in a data-parallel run",
+            param_hint=flag_of("balance"),
+        )
+    if config.sync_bn:
+        import torch
+
+        if config.device == "cpu" or not torch.cuda.is_available():
+            raise typer.BadParameter(
+                "SyncBatchNorm needs CUDA (torch runs it on GPU modules only); on the CPU "
+                "each process normalises over its own share of the batch",
+                param_hint=flag_of("sync_bn"),
+            )
+
+
 def _data_error(exc: DatasetError) -> typer.BadParameter:
     return typer.BadParameter(str(exc), param_hint=f"{flag_of('data')} / {flag_of('data_root')}")
 
@@ -111,8 +145,17 @@ def train_command(
     ),
     track: list[str] | None = _TRACK,
     track_optional: bool = _TRACK_OPTIONAL,
+    nproc_per_node: int | None = typer.Option(
+        None,
+        "--nproc-per-node",
+        min=1,
+        help="Data-parallel: N processes on this machine (DDP; gloo on the CPU, NCCL and one "
+        "GPU each on CUDA). --batch-size is then the global batch.",
+    ),
 ) -> None:
-    """Train a classifier; writes a run folder with checkpoints, metrics, report and plots."""
+    """Train a classifier; writes a run folder with checkpoints, metrics, report and plots.
+
+    Under torchrun (``torchrun ... -m training FLAGS``) each process runs one rank."""
     tracking = tracking_options(track, track_optional)
     base = None
     if resume is not None:
@@ -130,23 +173,50 @@ def train_command(
             )
         base = state["config"]
     train_config = build_config(config, base, flags)
+    from training.distributed import in_launched_process, launched_world_size
+
+    if nproc_per_node is not None and in_launched_process():
+        raise typer.BadParameter(
+            "this process was started by torchrun, whose own --nproc-per-node counts the "
+            "processes; drop it from the training flags",
+            param_hint="--nproc-per-node",
+        )
+    check_data_parallel(train_config, launched_world_size() or nproc_per_node)
 
     from model.architectures import ArchitectureError
     from training.datasets import DatasetError
+    from training.launch import (
+        DistributedRunError,
+        DistributedRunInterrupted,
+        TrainingJob,
+        launch_on_this_node,
+        run_worker,
+    )
     from training.run import resume as resume_run
     from training.run import train
     from training.tracking import TrackingUnavailable
 
+    job = TrainingJob(train_config, resume, tracking, logging.getLogger().getEffectiveLevel())
     try:
-        result = (
-            resume_run(resume, train_config, tracking) if resume else train(train_config, tracking)
-        )
+        if in_launched_process():
+            result = run_worker(job)
+        elif nproc_per_node is not None:
+            result = launch_on_this_node(job, nproc_per_node)[0]
+        elif resume is not None:
+            result = resume_run(resume, train_config, tracking)
+        else:
+            result = train(train_config, tracking)
     except TrackingUnavailable as exc:
         raise _unavailable(exc) from exc
     except DatasetError as exc:
         raise _data_error(exc) from exc
     except ArchitectureError as exc:
         raise typer.BadParameter(str(exc), param_hint=flag_of("arch_options")) from exc
+    except DistributedRunError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(130 if isinstance(exc, DistributedRunInterrupted) else 1) from None
+    if os.environ.get("RANK", "0") != "0":
+        return  # under torchrun, rank 0 speaks for the run
     _report_tracking_failures(result.tracking_failures)
     if result.interrupted:
         typer.echo(f"interrupted; resume with: rectifier train --resume {result.run_dir}", err=True)
@@ -199,7 +269,7 @@ def evaluate_command(
     typer.echo(text)
 
 
-@with_train_options(exclude=("activation", "seed", "name"))
+@with_train_options(exclude=("activation", "seed", "name", "sync_bn"))
 def sweep_command(
     flags: dict[str, Any],
     activations: str = typer.Option(

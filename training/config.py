@@ -114,6 +114,9 @@ class TrainConfig:
         None, "Run folder name (default: from data, arch, activation and seed)."
     )
     progress: bool = option(True, "Progress bars.")
+    sync_bn: bool = option(
+        False, "SyncBatchNorm across the processes of a data-parallel run (CUDA only)."
+    )
 
     def validate(self) -> TrainConfig:
         for f in fields(self):

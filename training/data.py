@@ -159,10 +159,20 @@ def make_loader(
 
 
 def eval_loader(
-    bundle: DatasetBundle, split: Split, spec: Preprocessing, batch_size: int, workers: int
+    bundle: DatasetBundle,
+    split: Split,
+    spec: Preprocessing,
+    batch_size: int,
+    workers: int,
+    *,
+    sampler: Sampler[int] | None = None,
 ) -> DataLoader[tuple[torch.Tensor, torch.Tensor]]:
+    """In split order; ``sampler`` picks a share (a distributed run's ``EvalShard``)."""
     dataset = PreprocessedDataset(split, spec, bundle.task)
     # Cached tensors need no worker processes; starting them would cost more than it saves.
     return make_loader(
-        dataset, batch_size=batch_size, workers=0 if dataset.cache is not None else workers
+        dataset,
+        batch_size=batch_size,
+        workers=0 if dataset.cache is not None else workers,
+        sampler=sampler,
     )

@@ -15,7 +15,7 @@ import logging
 import signal
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -27,6 +27,8 @@ from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 from training.config import TrainConfig
 from training.distributed import join_group, leave_group
 from training.run import RunResult, resume, train
+from training.run_folder import LAST
+from training.tracking import TrackingOptions
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,7 @@ class TrainingJob:
 
     config: TrainConfig
     resume_from: Path | None = None
+    tracking: TrackingOptions = field(default_factory=TrackingOptions)  # rank 0 alone tracks
     log_level: int = logging.INFO
 
 
@@ -74,10 +77,11 @@ def run_worker(job: TrainingJob) -> RunResult:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     context = join_group(job.config.device)
     _configure_worker_logging(context.rank, context.world_size, job.log_level)
+    tracking = job.tracking if context.is_main else TrackingOptions()
     try:
         if job.resume_from is not None:
-            return resume(job.resume_from, job.config, distributed=context)
-        return train(job.config, distributed=context)
+            return resume(job.resume_from, job.config, tracking, distributed=context)
+        return train(job.config, tracking, distributed=context)
     except Exception as exc:
         if lost_peer(exc):
             # A consequence, not the cause: give the launcher time to see the rank that
@@ -115,7 +119,7 @@ def launch_on_this_node(job: TrainingJob, nproc_per_node: int) -> list[RunResult
         raise DistributedRunError(describe_failure(exc)) from None
     except SignalException as exc:
         raise DistributedRunInterrupted(
-            f"interrupted by {exc.sigval.name}; the run folder keeps last.pt from the last "
+            f"interrupted by {exc.sigval.name}; the run folder keeps {LAST} from the last "
             "complete epoch: continue with `rectifier train --resume RUN --nproc-per-node "
             f"{nproc_per_node}`"
         ) from None

@@ -9,6 +9,7 @@ validation metric and, after the final evaluation, the test metrics that go into
 from __future__ import annotations
 
 import logging
+import math
 import random
 import re
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.utils.data import DistributedSampler
 
 from model.checkpoint import Checkpoint, ModelConfig, load_checkpoint, save_checkpoint
 from training.artifacts import write_run_artifacts
@@ -32,6 +34,20 @@ from training.data import (
 )
 from training.datasets import DatasetBundle, load_dataset
 from training.diagnostics import ActivationMonitor, LayerStats, summarize, warn_dead_layers
+from training.distributed import (
+    DataParallelSummary,
+    Distributed,
+    EvalShard,
+    broadcast_from_main,
+    gather_activation_stats,
+    gather_predictions,
+    gather_rng_states,
+    inject_fault,
+    per_process_batch,
+    reduce_epoch_stats,
+    train_sampler,
+    wrap_model,
+)
 from training.engine import Trainer, make_loss, predict, select_device
 from training.evaluate import FinalEvaluation, evaluate_model
 from training.metrics import evaluate_scores
@@ -94,22 +110,36 @@ class Run:
         resume: Checkpoint | None = None,
         run_dir: Path | None = None,
         tracking: Tracking | None = None,
+        distributed: Distributed | None = None,
     ):
         self.config = config
         self.tracking = tracking or Tracking()
+        self.distributed = distributed
+        # Rank 0 alone writes the run folder; every rank takes the same decisions.
+        self.is_main = distributed is None or distributed.is_main
         seed_everything(config.seed)
-        self.device = select_device(config.device)
+        self.device = distributed.device if distributed else select_device(config.device)
         self.bundle = load_dataset(
             config.data, config.data_root, seed=config.seed, img_size=config.img_size
         ).limited(config.max_samples)
         self.model_config = model_config_for(config, self.bundle)
         self.model = self.model_config.build().to(self.device)
+        self.train_model = self.model  # what the training step calls: DDP when distributed
+        self.batch_size = config.batch_size  # per process
+        if distributed is not None:
+            self.batch_size = per_process_batch(config.batch_size, distributed.world_size)
+            ddp = wrap_model(self.model, distributed, sync_bn=config.sync_bn)
+            # Checkpoints save the wrapped module: no "module." prefix, the usual format.
+            self.train_model, self.model = ddp, ddp.module
+            if distributed.rank:  # each rank its own augmentation stream; rank 0 keeps seed's
+                torch.manual_seed(config.seed + distributed.rank)
         self.workers = config.workers if config.workers is not None else default_workers()
         self.loader_generator = torch.Generator().manual_seed(config.seed)
         self.train_loader = self._train_loader()
         spec = self.model_config.preprocessing
+        shard = EvalShard(len(self.bundle.val), distributed) if distributed else None
         self.val_loader = eval_loader(
-            self.bundle, self.bundle.val, spec, config.batch_size, self.workers
+            self.bundle, self.bundle.val, spec, self.batch_size, self.workers, sampler=shard
         )
         weights = None
         if config.balance == "loss":
@@ -125,7 +155,7 @@ class Run:
             warmup_steps=round(config.warmup_epochs * steps_per_epoch),
         )
         self.trainer = Trainer(
-            self.model,
+            self.train_model,
             self.optimizer,
             self.scheduler,
             self.loss_fn,
@@ -140,13 +170,15 @@ class Run:
         self.train_seconds = 0.0
         if resume is not None:
             self._restore(resume)
-        self.folder = (
-            RunFolder(run_dir)
-            if run_dir
-            else RunFolder.create(config.out, config.name or default_run_name(config))
-        )
+        folder = RunFolder(run_dir) if run_dir else None
+        if self.is_main:
+            folder = folder or RunFolder.create(config.out, config.name or default_run_name(config))
+            folder.write_config(config.to_dict())
+        if distributed is not None:
+            folder = broadcast_from_main(folder)
+        assert folder is not None
+        self.folder = folder
         self.run_dir = self.folder.path
-        self.folder.write_config(config.to_dict())
 
     # --- set-up -------------------------------------------------------------------------
 
@@ -161,26 +193,30 @@ class Run:
         else:
             preset = TrainPreset(spec, config.augment, bundle.hflip)  # type: ignore[arg-type]
             dataset = AugmentedDataset(bundle.train, preset, bundle.task)
-        sampler = None
-        if config.balance == "sampler":
+        sampler: torch.utils.data.Sampler[int] | None = None
+        if self.distributed is not None:
+            sampler = train_sampler(dataset, self.distributed, seed=config.seed)
+        elif config.balance == "sampler":
             sampler = balanced_sampler(bundle.train, len(bundle.labels), self.loader_generator)
         workers = self.workers
         if isinstance(dataset, PreprocessedDataset) and dataset.cache is not None:
             workers = 0
+        share = len(sampler) if isinstance(sampler, DistributedSampler) else len(bundle.train)
         return make_loader(
             dataset,
-            batch_size=config.batch_size,
+            batch_size=self.batch_size,
             workers=workers,
             shuffle=True,
             sampler=sampler,
             generator=self.loader_generator,
             pin_memory=self.device.type == "cuda",
             # A last batch of one would break BatchNorm's training statistics.
-            drop_last=len(bundle.train) % config.batch_size == 1,
+            drop_last=share % self.batch_size == 1,
         )
 
     def _training_state(self, next_epoch: int) -> dict[str, Any]:
-        return {
+        """What ``--resume`` restores; collective in a distributed run (the RNG states)."""
+        state = {
             "epoch": next_epoch,
             "config": self.config.to_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -193,6 +229,10 @@ class Run:
             "torch_rng": torch.get_rng_state(),
             "loader_rng": self.loader_generator.get_state(),
         }
+        if self.distributed is not None:
+            state["world_size"] = self.distributed.world_size
+            state["rank_torch_rng"] = gather_rng_states()
+        return state
 
     def _restore(self, checkpoint: Checkpoint) -> None:
         state = checkpoint.training_state
@@ -208,8 +248,17 @@ class Run:
         self.history = list(state["history"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         torch.set_rng_state(state["torch_rng"])
+        if self.distributed is not None and self.distributed.rank:
+            self._restore_rank_rng(state.get("rank_torch_rng"))
         self.loader_generator.set_state(state["loader_rng"])
         log.info("resuming at epoch %d of %d", self.start_epoch + 1, self.config.epochs)
+
+    def _restore_rank_rng(self, states: list[torch.Tensor] | None) -> None:
+        assert self.distributed is not None
+        if states is not None and len(states) == self.distributed.world_size:
+            torch.set_rng_state(states[self.distributed.rank])
+        else:  # saved by another number of processes: a fresh stream per rank, still seeded
+            torch.manual_seed(self.config.seed + self.distributed.rank + 1000 * self.start_epoch)
 
     # --- the loop -----------------------------------------------------------------------
 
@@ -233,6 +282,9 @@ class Run:
             loss_fn=self.loss_fn,
             monitor=monitor,
         )
+        if self.distributed is not None:  # each rank saw its shard; all get the whole split
+            preds = gather_predictions(preds, self.distributed)
+            gather_activation_stats(monitor)
         metrics = evaluate_scores(preds.targets, preds.scores, self.bundle.task)
         metrics["loss"] = preds.loss
         return metrics, monitor.results(), monitor.values()
@@ -273,6 +325,21 @@ class Run:
                     log.info("early stopping: no improvement in %d epochs", config.patience)
                     break
         except KeyboardInterrupt:
+            if self.distributed is not None:
+                # The other ranks may be anywhere: no collective now. last.pt holds the
+                # last complete epoch, where a resumed run starts.
+                log.warning("interrupted in epoch %d; %s is epoch %d's", epoch + 1, LAST, epoch)
+                if self.is_main:
+                    write_run_artifacts(
+                        self.folder,
+                        self.config,
+                        self.model_config,
+                        self.history,
+                        None,
+                        self._parallel_summary(),
+                    )
+                self.tracking.end("KILLED")
+                return self._result(interrupted=True)
             save_checkpoint(
                 self.last_path,
                 self.model_config,
@@ -297,10 +364,17 @@ class Run:
     def _epoch(self, epoch: int) -> bool:
         """Train and validate one epoch; returns True when early stopping triggers."""
         config = self.config
-        with Progress(
-            len(self.train_loader), f"epoch {epoch + 1}/{config.epochs}", enabled=config.progress
-        ) as progress:
+        if self.distributed is not None:
+            inject_fault(self.distributed, epoch)
+            sampler = self.train_loader.sampler
+            assert isinstance(sampler, DistributedSampler)
+            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+        title = f"epoch {epoch + 1}/{config.epochs}"
+        enabled = config.progress and self.is_main
+        with Progress(len(self.train_loader), title, enabled=enabled) as progress:
             stats = self.trainer.train_epoch(self.train_loader, progress)
+        if self.distributed is not None:
+            stats = reduce_epoch_stats(stats, self.device)
         self.train_seconds += stats.seconds
         val, layers, activations = self.validate()
         summary = summarize(layers)
@@ -319,23 +393,22 @@ class Run:
         self.history.append(record)
         value = val[config.monitor_metric]
         # NaN (an undefined AUC on a tiny split) never compares greater: keep the first.
-        improved = value > self.best_value or not self.best_path.exists()
+        # Decided from the metrics alone, not from files, so every rank decides alike.
+        improved = value > self.best_value or self.best_value == -math.inf
         if improved:
             self.best_value, self.bad_epochs = value, 0
-            save_checkpoint(
-                self.best_path,
-                self.model_config,
-                self.model,
-                metrics={f"val_{k}": v for k, v in val.items() if k != "loss"},
-            )
+            if self.is_main:
+                save_checkpoint(
+                    self.best_path,
+                    self.model_config,
+                    self.model,
+                    metrics={f"val_{k}": v for k, v in val.items() if k != "loss"},
+                )
         else:
             self.bad_epochs += 1
-        save_checkpoint(
-            self.last_path,
-            self.model_config,
-            self.model,
-            training_state=self._training_state(epoch + 1),
-        )
+        state = self._training_state(epoch + 1)
+        if self.is_main:
+            save_checkpoint(self.last_path, self.model_config, self.model, training_state=state)
         log.info(
             "epoch %d/%d  loss %.4f  acc %.4f | val loss %.4f  acc %.4f  auc %.4f | "
             "dead %.1f%%  sparsity %.1f%% | %.0f img/s  %.1fs%s",
@@ -357,13 +430,25 @@ class Run:
         return config.patience > 0 and self.bad_epochs >= config.patience
 
     def _finish(self) -> RunResult:
+        """Test metrics of ``best.pt``, written with the report: on rank 0, then shared."""
+        test: dict[str, float] = {}
+        layers: list[LayerStats] = []
+        if self.is_main:
+            test, layers = self._evaluate_best()
+        if self.distributed is not None:
+            test, layers = broadcast_from_main((test, layers))
+        result = self._result(interrupted=False)
+        result.test_metrics, result.layer_stats = test, layers
+        return result
+
+    def _evaluate_best(self) -> tuple[dict[str, float], list[LayerStats]]:
         best = load_checkpoint(self.best_path, map_location=str(self.device))
         best.model.to(self.device)
         test, layers, preds = evaluate_model(
             best.model,
             self.bundle,
             self.model_config,
-            self.config.batch_size,
+            self.batch_size,
             self.workers,
             self.device,
         )
@@ -376,6 +461,7 @@ class Run:
             self.model_config,
             self.history,
             FinalEvaluation(test, layers, preds, self.train_seconds),
+            self._parallel_summary(),
         )
         log.info(
             "test acc %.4f  auc %.4f (best epoch by val %s); run folder %s",
@@ -386,9 +472,12 @@ class Run:
         )
         self.tracking.log_final(len(self.history), test, layers, self.folder.reports())
         self.tracking.end("FINISHED")
-        result = self._result(interrupted=False)
-        result.test_metrics, result.layer_stats = test, layers
-        return result
+        return test, layers
+
+    def _parallel_summary(self) -> DataParallelSummary | None:
+        if self.distributed is None:
+            return None
+        return DataParallelSummary.of(self.distributed, self.config, self.batch_size)
 
     def _result(self, *, interrupted: bool) -> RunResult:
         return RunResult(
@@ -410,15 +499,34 @@ def _connected(tracking: Tracking | TrackingOptions | None) -> Tracking:
     return Tracking.connect(tracking or TrackingOptions())
 
 
-def train(config: TrainConfig, tracking: Tracking | TrackingOptions | None = None) -> RunResult:
-    return Run(config, tracking=_connected(tracking)).fit()
+def train(
+    config: TrainConfig,
+    tracking: Tracking | TrackingOptions | None = None,
+    *,
+    distributed: Distributed | None = None,
+) -> RunResult:
+    return Run(config, tracking=_connected(tracking), distributed=distributed).fit()
 
 
 def resume(
-    path: str | Path, config: TrainConfig, tracking: Tracking | TrackingOptions | None = None
+    path: str | Path,
+    config: TrainConfig,
+    tracking: Tracking | TrackingOptions | None = None,
+    *,
+    distributed: Distributed | None = None,
 ) -> RunResult:
-    """Continue a run from ``last.pt`` (or a run folder), in the same folder."""
+    """Continue a run from ``last.pt`` (or a run folder), in the same folder.
+
+    In a distributed run every rank reads the file (on several nodes: a shared folder).
+    """
     checkpoint_path = checkpoint_in(Path(path), "last")
     connected = _connected(tracking)
     checkpoint = load_checkpoint(checkpoint_path)
-    return Run(config, resume=checkpoint, run_dir=checkpoint_path.parent, tracking=connected).fit()
+    run = Run(
+        config,
+        resume=checkpoint,
+        run_dir=checkpoint_path.parent,
+        tracking=connected,
+        distributed=distributed,
+    )
+    return run.fit()

@@ -24,6 +24,7 @@ from training.config import TrainConfig
 from training.distributed import FAULT_ENV
 from training.launch import TrainingJob, launch_on_this_node
 from training.run import RunResult, train
+from training.run_folder import RunFolder
 
 pytestmark = [pytest.mark.distributed, pytest.mark.timeout(300)]
 
@@ -81,13 +82,14 @@ def test_every_rank_agrees_and_rank_0_alone_writes_one_run_folder(
     # Metrics are all-reduced (training) and gathered (validation): identical on both ranks.
     assert main.history == other.history and len(main.history) == 2
     assert [p.name for p in (out / "runs").iterdir()] == [main.run_dir.name]
-    names = {p.name for p in main.run_dir.iterdir()}
-    assert {"config.yaml", "best.pt", "last.pt", "metrics.json", "report.md"} <= names
-    assert not [n for n in names if n.startswith(".")]  # no temporary file left behind
-    metrics = json.loads((main.run_dir / "metrics.json").read_text())
+    folder = RunFolder(main.run_dir)
+    for path in (folder.config, folder.best, folder.last, folder.metrics, folder.report):
+        assert path.is_file(), path
+    assert not [p for p in folder.path.iterdir() if p.name.startswith(".")]  # no temp file
+    metrics = json.loads(folder.metrics.read_text())
     assert metrics["completed"] and metrics["distributed"]["world_size"] == 2
     assert metrics["distributed"]["global_batch"] == 32
-    report = (main.run_dir / "report.md").read_text()
+    report = folder.report.read_text()
     assert "global batch 32 (16 per process, 2 processes)" in report
     assert "SyncBatchNorm off" in report
 
@@ -140,11 +142,12 @@ def test_a_failing_rank_fails_the_run_with_its_message(
     assert "training failed on rank 1" in completed.stderr
     assert f"fault injected by {FAULT_ENV}=1:2 on rank 1, epoch 2" in completed.stderr
     (run_dir,) = (out / "runs").iterdir()
+    folder = RunFolder(run_dir)
     assert not [p for p in run_dir.iterdir() if p.name.startswith(".")]  # no half-written file
-    assert not (run_dir / "metrics.json").exists()  # the run never claims to have finished
-    best = load_checkpoint(run_dir / "best.pt")  # epoch 1's, whole
+    assert not folder.metrics.exists()  # the run never claims to have finished
+    best = load_checkpoint(folder.best)  # epoch 1's, whole
     assert best.config.architecture == "simple_cnn"
-    state = load_checkpoint(run_dir / "last.pt").training_state
+    state = load_checkpoint(folder.last).training_state
     assert state is not None and state["epoch"] == 1
 
 
@@ -162,7 +165,7 @@ def test_torchrun_resumes_the_failed_run_from_its_saved_epoch(
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
     assert "resuming at epoch 2 of 2" in completed.stderr
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics = json.loads(RunFolder(run_dir).metrics.read_text())
     assert metrics["completed"] and [e["epoch"] for e in metrics["epochs"]] == [1, 2]
     assert metrics["distributed"]["world_size"] == 2
     assert [p.name for p in (out / "runs").iterdir()] == [run_dir.name]  # the same folder
