@@ -229,7 +229,10 @@ class TensorBoardTracker:
         except ImportError as exc:
             raise TrackingStoreError(f"tensorboard is not installed; {install_hint()}") from exc
         if self.folder is not None:
-            self.folder.mkdir(parents=True, exist_ok=True)
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise TrackingStoreError(f"TensorBoard cannot write {self.folder}: {exc}") from exc
 
     def start(self, run: RunDescription) -> None:
         from torch.utils.tensorboard import SummaryWriter

@@ -104,6 +104,17 @@ def test_bad_track_values_name_the_flag(tmp_path: Path, data_dir: Path) -> None:
         assert "--track" in flat(result.output) and message in flat(result.output)
 
 
+def test_unusable_tensorboard_folder_fails_before_training(tmp_path: Path, data_dir: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    target = tmp_path / "file" / "board"
+    result = runner.invoke(
+        app, train_args(tmp_path / "runs", data_dir, "--track", f"tensorboard={target}")
+    )
+    assert result.exit_code == 2, result.output
+    assert "TensorBoard cannot write" in flat(result.output) and "--track" in flat(result.output)
+    assert not (tmp_path / "runs").exists()
+
+
 def test_unreachable_server_fails_before_training(tmp_path: Path, data_dir: Path) -> None:
     uri = f"http://127.0.0.1:{free_port()}"
     result = runner.invoke(app, train_args(tmp_path / "runs", data_dir, "--track", f"mlflow={uri}"))
@@ -158,3 +169,31 @@ def test_sweep_runs_are_children_of_one_parent_run(
     assert parent.data.params["epochs"] == "1" and parent.info.status == "FINISHED"
     artifacts = {a.path for a in mlflow.MlflowClient().list_artifacts(parent.info.run_id)}
     assert {p.name for p in sweep_files(Path())} <= artifacts
+
+
+def test_a_resumed_run_logs_its_remaining_epochs_to_a_new_run(
+    tracked_run, tmp_path: Path, data_dir: Path
+) -> None:
+    import mlflow
+    from mlflow import MlflowClient
+
+    track = ["--track", f"mlflow={tracked_run['uri']}"]
+    first = train_args(tmp_path, data_dir, *track)
+    first[first.index("--name") + 1] = "resumable"
+    first[first.index("--epochs") + 1] = "1"
+    assert runner.invoke(app, first).exit_code == 0
+    resumed = runner.invoke(
+        app, ["train", "--resume", str(tmp_path / "resumable"), "--epochs", "2", *track]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    mlflow.set_tracking_uri(tracked_run["uri"])
+    runs = mlflow.search_runs(
+        experiment_names=["rectifier"],
+        filter_string="attributes.run_name = 'resumable'",
+        order_by=["attributes.start_time ASC"],
+        output_format="list",
+    )
+    assert [r.data.tags.get("resumed_at_epoch") for r in runs] == [None, "2"]
+    client = MlflowClient(tracking_uri=tracked_run["uri"])
+    steps = [[m.step for m in client.get_metric_history(r.info.run_id, "val_loss")] for r in runs]
+    assert steps == [[1], [2]]
