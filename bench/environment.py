@@ -54,7 +54,7 @@ def versions() -> dict[str, str]:
     found = {}
     for package in (
         "onnxruntime", "numpy", "pillow", "fastapi", "starlette", "uvicorn", "uvloop",
-        "httptools", "python-multipart", "orjson", "torch", "onnx",
+        "httptools", "python-multipart", "orjson", "torch", "onnx", "litserve",
     ):  # fmt: skip
         try:
             found[package] = metadata.version(package)
@@ -80,7 +80,8 @@ def settings_summary() -> str:
         f"access log {'on' if settings.access_log else 'off'}); peers: onnxruntime intra-op "
         f"threads {cores()} "
         "with its default spinning, uvicorn 1 worker with uvloop + httptools and its access log "
-        "(plain FastAPI), BentoML defaults with 1 worker and max batch 32 (BentoML); the HTTP "
+        "(plain FastAPI), LitServe with 1 inference worker, max batch 32 and a 5 ms batch "
+        "timeout, BentoML defaults with 1 worker and max batch 32 (BentoML); the HTTP "
         f'floor without access log. The "workers" rows run {max(2, cores())} processes '
         "(`rectifier serve --workers`, `uvicorn --workers`), each with its share of the cores "
         "for onnxruntime and decoding"

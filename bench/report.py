@@ -19,6 +19,7 @@ SERVER_LABELS = {
     "plain_fastapi": "plain FastAPI + onnxruntime",
     "rectifier_workers": "Rectifier, workers",
     "plain_fastapi_workers": "plain FastAPI + onnxruntime, workers",
+    "litserve": "LitServe (dynamic batching, max batch 32)",
     "bentoml": "BentoML (adaptive batching)",
 }
 MODEL_LABELS = {"simple_cnn": "simple_cnn, 64 px", "resnet18": "resnet18, 224 px"}
@@ -145,6 +146,16 @@ def target_rows(results: dict[str, Any]) -> list[str]:
             if row:
                 p99 = row["p99"]["median"]
                 add(f"simple_cnn c=16: p99 under 50 ms{suffix}", f"{p99:.1f} ms", p99 < 50)
+    if "simple_cnn" in models:
+        model = models["simple_cnn"]
+        for level in (16, 1):
+            rps, peer = server_rps(model, "rectifier", level), server_rps(model, "litserve", level)
+            ratio = None if rps is None or not peer else rps / peer
+            add(
+                f"simple_cnn c={level}: Rectifier >= 2x LitServe",
+                "-" if ratio is None else f"{ratio:.2f}x ({rps:.0f} vs {peer:.0f})",
+                None if ratio is None else ratio >= 2.0,
+            )
     for name, model in models.items():
         floor = model["servers"].get("http_floor", {}).get("levels", {}).get("1")
         rect = model["servers"].get("rectifier", {}).get("levels", {}).get("1")

@@ -9,8 +9,8 @@ random weights (speed does not depend on them), it measures in one run:
 3. Rectifier (``rectifier serve``) at concurrency 1, 16 and 64, in one process and with
    ``--workers`` (one process per core);
 4. peers on the same model file, image and client: a plain FastAPI + onnxruntime endpoint
-   (one uvicorn process, and one per core) and BentoML with adaptive batching (installed
-   into ``bench/.venv-bentoml``);
+   (one uvicorn process, and one per core), LitServe with its dynamic batching (max batch
+   32) and BentoML with adaptive batching (installed into ``bench/.venv-bentoml``);
 5. ratios to the limit and to Rectifier;
 
 plus int8 against fp32 for resnet18 (speed, and top-1 agreement and accuracy on the trained
@@ -58,6 +58,7 @@ from bench.servers import (
     Server,
     drive,
     free_port,
+    litserve_command,
     rectifier_command,
     running,
     uvicorn_command,
@@ -213,6 +214,12 @@ def bench_model(
             "/livez",
             LoadSpec(image, "/predict"),
             {"env": {**peer_env, "PEER_THREADS": str(max(1, cores // workers))}},
+        ),
+        "litserve": ServerSpec(
+            lambda port: litserve_command(port),
+            "/health",
+            LoadSpec(image, "/predict"),
+            {"env": peer_env},
         ),
         "bentoml": ServerSpec(
             environment.bentoml_command,

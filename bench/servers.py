@@ -120,6 +120,12 @@ def uvicorn_command(app: str, port: int, *, access_log: bool = True, workers: in
     return command if access_log else [*command, "--no-access-log"]
 
 
+def litserve_command(port: int) -> list[str]:
+    """The LitServe peer (``bench/peers/litserve_service.py``) on 127.0.0.1:``port``."""
+    script = REPO / "bench" / "peers" / "litserve_service.py"
+    return [PYTHON, str(script), "--port", str(port)]
+
+
 def rectifier_command(models_dir: Path, port: int, *, workers: int = 1) -> list[str]:
     return [
         PYTHON, "-m", "service", "serve", "--models", str(models_dir),
