@@ -5,6 +5,7 @@ synthetic sign images used for calibration and for the demo model's int8 accurac
 from __future__ import annotations
 
 import logging
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -118,13 +119,13 @@ def prepare_model(
         # Not enforced: a random network's top-1 is a coin toss between near-equal
         # probabilities; the demo model's agreement is the one that is checked.
         report = reduce_precision(exported.path, int8_path, "int8", images, enforce=False)
-        _rename_card(int8_path, int8_name)
+        rename_card(int8_path, int8_name)
         quantized = (int8_path, int8_repo, asdict(report))
     return PreparedModel(name, repo, exported.path, image, sample, quantized)
 
 
-def _rename_card(path: Path, name: str) -> None:
-    """The int8 copy is served under its own name; its card must say so."""
+def rename_card(path: Path, name: str) -> None:
+    """A reduced-precision copy is served under its own name; its card must say so."""
     import onnx
 
     from model.card import read_card
@@ -133,6 +134,24 @@ def _rename_card(path: Path, name: str) -> None:
     proto = onnx.load(str(path))
     write_card(proto, read_card(path).model_copy(update={"name": name}))
     onnx.save(proto, str(path))
+
+
+def demo_model(workdir: Path) -> PreparedModel:
+    """The bundled demo model (simple_cnn, trained) in a repository of its own, with an
+    upload at its input size."""
+    from model.card import read_card
+    from model.decoding import load_and_preprocess
+
+    if not DEMO_MODEL.exists():
+        raise FileNotFoundError(f"{DEMO_MODEL} is missing (make demo-model)")
+    name = read_card(DEMO_MODEL).name
+    onnx_path = workdir / "repos" / name / name / "1" / "model.onnx"
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(DEMO_MODEL, onnx_path)
+    spec = read_card(DEMO_MODEL).preprocessing
+    image = sign_upload(name, workdir, spec.crop_size)
+    sample = load_and_preprocess(str(image), spec)
+    return PreparedModel(name, onnx_path.parents[2], onnx_path, image, sample)
 
 
 def demo_int8_report(dataset: Any, workdir: Path, calibration: int) -> dict[str, Any]:
