@@ -105,7 +105,8 @@ def parity(model: Path, models_dir: Path, sample: np.ndarray, gpu: str, toleranc
     outputs = []
     for device in (gpu, "cpu"):
         session = session_on(device, model, models_dir)
-        (probabilities,) = session.run(None, {session.get_inputs()[0].name: batch})
+        # The first output is the probabilities (an explainable export adds class maps).
+        probabilities = session.run(None, {session.get_inputs()[0].name: batch})[0]
         outputs.append(np.asarray(probabilities, np.float32))
     diff = float(np.abs(outputs[0] - outputs[1]).max())
     return {"max_abs_diff": diff, "tolerance": tolerance, "ok": diff <= tolerance}
