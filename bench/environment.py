@@ -143,9 +143,11 @@ def gpu_note() -> str:
         return (
             "Not measured: this machine has no GPU (onnxruntime offers "
             f"{', '.join(providers)}). The fp16 export's GPU parity is therefore unchecked "
-            "here too; see its precision_report.json."
+            "here too; see its precision_report.json. On a GPU machine, `bench/gpu_check.sh` "
+            "checks the providers and GPU-CPU parity and measures in-process against served."
         )
     return (
-        "onnxruntime offers CUDA here, but this harness measures the CPU path only; run "
-        "`rectifier serve --device cuda` and `rectifier bench` by hand for the GPU figures."
+        "onnxruntime offers CUDA here, but this harness measures the CPU path only; "
+        "`bench/gpu_check.sh` measures the GPU (in-process onnxruntime-gpu against "
+        "`rectifier serve`, simple_cnn and resnet18, fp32 and fp16)."
     )
