@@ -21,9 +21,12 @@
 # within the machine's warm window of the previous one:
 #   run(command="mkdir -p /tmp/rectifier-wheels && cp .gpuwheels/K/* /tmp/rectifier-wheels/",
 #       carry=[".gpuwheels/K"])
-# and last run(command="bash bench/gpu_check.sh", timeout_s=420). The parts are joined and
-# checked against the manifest here. When the machine's own onnxruntime already offers CUDA,
-# no onnxruntime-gpu wheel is needed.
+# the last folder travelling with the check itself:
+#   run(command="cp .gpuwheels/N/* /tmp/rectifier-wheels/ && bash bench/gpu_check.sh",
+#       carry=[".gpuwheels/N"], timeout_s=420)
+# The parts are joined and checked against the manifest here. When the machine's own
+# onnxruntime already offers CUDA, no onnxruntime-gpu wheel is needed. Only the GPU path
+# was never run (no GPU was lent to the task that wrote this); --cpu-dry-run was.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -51,11 +54,19 @@ else
   MACHINE=$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)
   echo "== GPU: $MACHINE"
   BASE=${PYTHON:-python3}
-  "$BASE" -m venv --system-site-packages "$VENV"
+  # The machine's python3 is itself a venv (/opt/torch/.venv) holding torch, onnx and
+  # NVIDIA's CUDA libraries; a venv made from it sees the base interpreter's packages, not
+  # those, so a .pth file puts the parent's site-packages behind the new venv's own. The
+  # venv's onnxruntime-gpu then shadows the parent's CPU onnxruntime.
+  site=$("$BASE" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+  # Without pip of its own (the base interpreter may lack ensurepip): the parent's pip
+  # installs into it with --python.
+  "$BASE" -m venv --without-pip "$VENV"
   PY=$VENV/bin/python
+  pip=("$BASE" -m pip --python "$PY")
+  echo "$site" > "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/parent-site.pth"
   # onnxruntime-gpu's CUDA provider dlopens cuDNN/cuBLAS/cuFFT/cuRAND; the machine has them
   # as NVIDIA's pip packages (the ones PyTorch uses), so their lib folders go on the path.
-  site=$("$BASE" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
   if [ -d "$site/nvidia" ]; then
     libs=$(find "$site/nvidia" -name 'lib*.so*' -printf '%h\n' | sort -u | paste -sd: -)
     export LD_LIBRARY_PATH="$libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -71,14 +82,25 @@ else
     (cd "$WHEELS" && sha256sum --quiet -c MANIFEST.sha256) \
       || { echo "carried wheels are incomplete or damaged (MANIFEST.sha256)" >&2; exit 2; }
   fi
-  extra=gpu
-  if "$BASE" -c 'import onnxruntime as o, sys; sys.exit("CUDAExecutionProvider" not in o.get_available_providers())' 2>/dev/null; then
-    extra=api  # the machine's onnxruntime already has CUDA: only the server's packages
-    echo "== the machine's onnxruntime offers CUDA; installing the api extra only"
-  fi
-  echo "== installing .[$extra] from $WHEELS into $VENV"
-  "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --no-build-isolation \
-    -e "$REPO[$extra]" || { echo "installing the $extra extra failed (wheels missing?)" >&2; exit 2; }
+  has_cuda=0
+  "$BASE" -c 'import onnxruntime as o, sys; sys.exit("CUDAExecutionProvider" not in o.get_available_providers())' 2>/dev/null \
+    && has_cuda=1 && echo "== the machine's onnxruntime offers CUDA; onnxruntime-gpu is not installed"
+  wheels=()
+  for wheel in "$WHEELS"/*.whl; do
+    [ -e "$wheel" ] || continue
+    # With CUDA already there, only the server's packages are needed.
+    [ "$has_cuda" = 1 ] && [[ $(basename "$wheel") == onnxruntime_gpu-* ]] && continue
+    wheels+=("$wheel")
+  done
+  [ -e "${wheels[0]:-}" ] || { echo "no wheels in $WHEELS: see bench/gpu_wheels.sh" >&2; exit 2; }
+  # The wheels are the api and gpu extras already resolved by bench/gpu_wheels.sh for this
+  # machine (what its image lacks), so no resolver runs here; the project itself is used
+  # from the checkout (PYTHONPATH), as bench/servers.py starts `python -m service`.
+  echo "== installing the gpu extra (${#wheels[@]} wheels from $WHEELS) into $VENV"
+  "${pip[@]}" install --quiet --no-index --no-deps --no-compile "${wheels[@]}" \
+    || { echo "installing the gpu extra's wheels failed" >&2; exit 2; }
+  "${pip[@]}" check || echo "== pip check found unmet requirements (above); going on"
+  export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
 fi
 
 echo "== onnxruntime $("$PY" -c 'import onnxruntime as o; print(o.__version__, o.get_available_providers())')"
