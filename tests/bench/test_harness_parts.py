@@ -16,6 +16,7 @@ def test_flops_of_the_shared_rgb_model(model_repo) -> None:  # type: ignore[no-u
         32 * 32 * 8 * 3 * 9 + 32 * 32 * 8 * 8 * 9  # stage 1 at 32 px
         + 16 * 16 * 16 * 8 * 9 + 16 * 16 * 16 * 16 * 9  # stage 2 at 16 px
         + 16 * 3  # Linear 16 -> 3
+        + 8 * 8 * 16 * 3  # class_maps: the classifier at each of the 8 x 8 pooled positions
     )  # fmt: skip
     assert model_flops(model_repo["rgb"].onnx_path) == 2 * expected_macs
 
