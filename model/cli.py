@@ -42,6 +42,7 @@ COMMAND_MODULES = (
     "model.explain_cli",
     "training.export_cli",
     "training.cli",
+    "training.study_cli",
     "service.cli",
     "service.loadgen",
 )

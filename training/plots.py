@@ -16,7 +16,7 @@ import numpy as np
 from training.diagnostics import LayerStats
 
 
-def _save(fig: Any, path: Path) -> Path:
+def save_figure(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -36,7 +36,7 @@ def learning_curves(history: Sequence[dict[str, Any]], path: Path) -> Path:
     for axis in (left, right):
         axis.grid(alpha=0.3)
         axis.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def confusion_matrix_plot(matrix: np.ndarray, labels: Sequence[str], path: Path) -> Path:
@@ -53,7 +53,7 @@ def confusion_matrix_plot(matrix: np.ndarray, labels: Sequence[str], path: Path)
         for (row, col), value in np.ndenumerate(matrix):
             color = "white" if value > threshold else "black"
             axis.text(col, row, str(value), ha="center", va="center", fontsize=7, color=color)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def label_auc_plot(aucs: Sequence[float], labels: Sequence[str], path: Path) -> Path:
@@ -63,7 +63,7 @@ def label_auc_plot(aucs: Sequence[float], labels: Sequence[str], path: Path) -> 
     axis.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
     axis.set(ylim=(0, 1), ylabel="AUC", title="Per-label AUC (test)")
     axis.legend()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def dead_units_plot(
@@ -95,4 +95,4 @@ def dead_units_plot(
         right.legend()
     for axis in (left, right):
         axis.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)

@@ -42,8 +42,7 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Path:
+def _train_checkpoint(folder: Path, dataset: Path, activation: str) -> Path:
     """simple_cnn trained briefly on the colour classes, so its top-1 is decisive."""
     import torch
 
@@ -52,7 +51,7 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, dataset: Path) 
 
     config = ModelConfig(
         architecture="simple_cnn",
-        activation="relu",
+        activation=activation,
         task="multiclass",
         labels=LABELS,
         preprocessing=Preprocessing(
@@ -79,8 +78,12 @@ def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, dataset: Path) 
         loss.backward()
         optimizer.step()
     model.eval()
-    path = tmp_path_factory.mktemp("ckpt") / "colours.pt"
-    return save_checkpoint(path, config, model, metrics={"test_accuracy": 1.0})
+    return save_checkpoint(folder / "colours.pt", config, model, metrics={"test_accuracy": 1.0})
+
+
+@pytest.fixture(scope="module")
+def trained_checkpoint(tmp_path_factory: pytest.TempPathFactory, dataset: Path) -> Path:
+    return _train_checkpoint(tmp_path_factory.mktemp("ckpt"), dataset, "relu")
 
 
 def _op_types(path: Path) -> set[str]:
@@ -245,3 +248,16 @@ def test_a_run_folder_calibrates_on_its_own_dataset(tmp_path: Path, dataset: Pat
     report = json.loads((tmp_path / "models" / "m" / "1" / quantize.REPORT_NAME).read_text())
     assert str(run) in report["image_source"]
     assert report["accuracy_fp32"] is not None  # the run's test split has targets
+
+
+def test_maxout_quantizes_to_int8_with_its_max_in_the_graph(tmp_path: Path, dataset: Path) -> None:
+    # Maxout's pieces are a Split of the widened conv's output and an element-wise Max:
+    # static shapes, so onnxruntime's pre-processing and QDQ quantisation take it as it is.
+    checkpoint = _train_checkpoint(tmp_path, dataset, "maxout:3")
+    result = export_reduced_precision(
+        checkpoint, tmp_path, "colours", precision="int8", calibration=dataset
+    )
+    assert {"QuantizeLinear", "DequantizeLinear", "Max"} <= _op_types(result.path)
+    report = json.loads((result.path.parent / quantize.REPORT_NAME).read_text())
+    assert report["top1_agreement"] >= 0.99
+    assert read_card(result.path).activation == "maxout:3"

@@ -1,0 +1,106 @@
+"""The study's charts: dead units per epoch and per layer, and the outcomes per activation.
+
+Each takes the study's cells, ``(regime, activation) -> runs over seeds``, and draws means
+with the spread over seeds (a band or error bars: one standard deviation).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from training.plots import plt, save_figure
+
+if TYPE_CHECKING:
+    from training.study import Cells, StudyRow
+
+
+def _regimes(cells: Cells) -> list[str]:
+    return list(dict.fromkeys(regime for regime, _ in cells))
+
+
+def _activations(cells: Cells) -> list[str]:
+    return list(dict.fromkeys(activation for _, activation in cells))
+
+
+def _spread(values: np.ndarray) -> np.ndarray:
+    return values.std(axis=0, ddof=1) if len(values) > 1 else np.zeros(values.shape[1:])
+
+
+def mean_dead_per_epoch(rows: Sequence[StudyRow]) -> tuple[np.ndarray, np.ndarray]:
+    """Per epoch: mean over seeds (and std) of the dead fraction averaged over layers."""
+    curves = np.array([[np.mean(list(e.values())) for e in r.dead_per_epoch] for r in rows])
+    return curves.mean(axis=0), _spread(curves)
+
+
+def dead_per_epoch_plot(cells: Cells, titles: dict[str, str], path: Path) -> Path:
+    regimes = _regimes(cells)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4), squeeze=False)
+    for axis, regime in zip(axes[0], regimes, strict=True):
+        for activation in _activations(cells):
+            rows = cells.get((regime, activation))
+            if not rows:
+                continue
+            mean, std = mean_dead_per_epoch(rows)
+            epochs = np.arange(1, len(mean) + 1)
+            axis.plot(epochs, 100 * mean, "o-", label=activation)
+            axis.fill_between(epochs, 100 * (mean - std), 100 * (mean + std), alpha=0.15)
+        axis.set(xlabel="epoch", ylabel="dead units, mean over layers (%)", title=titles[regime])
+        axis.set_xticks(epochs)
+        axis.set_ylim(bottom=0)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def dead_per_layer_plot(cells: Cells, titles: dict[str, str], path: Path) -> Path:
+    regimes, activations = _regimes(cells), _activations(cells)
+    fig, axes = plt.subplots(len(regimes), 1, figsize=(9, 3.6 * len(regimes)), squeeze=False)
+    width = 0.8 / len(activations)
+    for axis, regime in zip(axes[:, 0], regimes, strict=True):
+        layers: list[str] = []
+        for i, activation in enumerate(activations):
+            rows = cells.get((regime, activation))
+            if not rows:
+                continue
+            final = np.array([list(r.dead_per_epoch[-1].values()) for r in rows])
+            layers = layers or [str(n + 1) for n in range(final.shape[1])]
+            x = np.arange(final.shape[1]) + (i - (len(activations) - 1) / 2) * width
+            axis.bar(
+                x, 100 * final.mean(0), width, yerr=100 * _spread(final), capsize=2,
+                label=activation,
+            )  # fmt: skip
+        axis.set_xticks(range(len(layers)), [f"layer {n}" for n in layers])
+        axis.set(ylabel="dead units after last epoch (%)", title=titles[regime])
+        axis.grid(axis="y", alpha=0.3)
+        axis.legend(fontsize=8, ncols=len(activations))
+    return save_figure(fig, path)
+
+
+def outcomes_plot(cells: Cells, path: Path) -> Path:
+    regimes, activations = _regimes(cells), _activations(cells)
+    panels: tuple[tuple[str, Callable[[StudyRow], float]], ...] = (
+        ("test accuracy", lambda r: r.run.test_acc),
+        ("sparsity: outputs <= 0 (%)", lambda r: 100 * r.run.sparsity),
+        ("ONNX latency, batch 1 (ms)", lambda r: r.run.latency_ms),
+        ("parameters (thousands)", lambda r: r.parameters / 1000),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
+    width = 0.8 / len(regimes)
+    for axis, (title, value) in zip(axes, panels, strict=True):
+        for i, regime in enumerate(regimes):
+            means, stds = [], []
+            for activation in activations:
+                values = np.array([value(r) for r in cells.get((regime, activation), [])])
+                means.append(values.mean() if len(values) else np.nan)
+                stds.append(values.std(ddof=1) if len(values) > 1 else 0.0)
+            x = np.arange(len(activations)) + (i - (len(regimes) - 1) / 2) * width
+            axis.bar(x, np.nan_to_num(means), width, yerr=stds, capsize=2, label=regime)
+        axis.set_xticks(range(len(activations)), activations, rotation=30, ha="right")
+        axis.set_title(title)
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    return save_figure(fig, path)
