@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DistributedSampler
 
+from model.architectures import count_parameters
 from model.checkpoint import Checkpoint, ModelConfig, load_checkpoint, save_checkpoint
 from training.artifacts import write_run_artifacts
 from training.config import TrainConfig
@@ -307,9 +308,11 @@ class Run:
         config = self.config
         epoch = self.start_epoch
         log.info(
-            "training %s + %s on %s (%d train / %d val images) on %s, run folder %s",
+            "training %s + %s (%s parameters) on %s (%d train / %d val images) on %s, "
+            "run folder %s",
             config.arch,
             config.activation,
+            f"{count_parameters(self.model):,}",
             self.bundle.name,
             len(self.bundle.train),
             len(self.bundle.val),

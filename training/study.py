@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,9 +26,12 @@ from typing import Any
 
 from model.architectures import count_parameters
 from model.checkpoint import load_checkpoint
+from model.files import write_atomically
 from training.artifacts import json_safe
 from training.config import TrainConfig
+from training.run_folder import RunFolder
 from training.study_plots import dead_per_epoch_plot, dead_per_layer_plot, outcomes_plot
+from training.study_records import Cells, StudyRow
 from training.sweep import SweepRow, _mean_std, run_one
 
 log = logging.getLogger(__name__)
@@ -63,12 +65,12 @@ REGIMES: dict[str, Regime] = {
 class StudyBudget:
     """What one study trains; the defaults are the documented budget."""
 
-    data: str = "synthetic-signs:60"
+    data: str = "synthetic-signs:40"
     data_root: str | None = None
     img_size: int = 32
     epochs: int = 4
     seeds: int = 2
-    width: int = 16
+    width: int = 8
     depth: int = 3
     batch_size: int = 64
     workers: int | None = None  # DataLoader worker processes; default by core count
@@ -100,17 +102,6 @@ class StudyBudget:
             f"{self.img_size} px, {self.epochs} epochs, batch {self.batch_size}, "
             f"{self.seeds} seed(s) per cell, CPU"
         )
-
-
-@dataclass(frozen=True)
-class StudyRow:
-    regime: str
-    run: SweepRow
-    parameters: int
-    dead_per_epoch: list[dict[str, float]]  # per epoch: layer -> dead fraction (validation)
-
-
-Cells = dict[tuple[str, str], list[StudyRow]]
 
 
 @dataclass
@@ -151,9 +142,9 @@ def run_study(budget: StudyBudget, out: Path) -> StudyResult:
 
 
 def _study_row(regime: str, row: SweepRow) -> StudyRow:
-    run_dir = Path(row.run_dir)
-    history = json.loads((run_dir / "metrics.json").read_text())["epochs"]
-    model = load_checkpoint(run_dir / "best.pt").model
+    run_folder = RunFolder(Path(row.run_dir))
+    history = json.loads(run_folder.metrics.read_text())["epochs"]
+    model = load_checkpoint(run_folder.best).model
     return StudyRow(
         regime=regime,
         run=row,
@@ -170,8 +161,8 @@ def write_study(result: StudyResult) -> None:
         "completed": not result.interrupted,
         "runs": [asdict(row) for row in result.rows],
     }
-    (folder / "study.json").write_text(json.dumps(json_safe(payload), indent=2))
-    (folder / "study.md").write_text(render_study(result))
+    _write_text(folder / "study.json", json.dumps(json_safe(payload), indent=2))
+    _write_text(folder / "study.md", render_study(result))
     if result.rows:
         titles = {name: f"{name}: {r.summary}" for name, r in REGIMES.items()}
         cells = result.cells
@@ -182,13 +173,20 @@ def write_study(result: StudyResult) -> None:
 
 def copy_summary(result: StudyResult, target: Path) -> list[Path]:
     """Copy the tables, the JSON and the charts (not the runs) into ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
     copied = []
     for name in SUMMARY_FILES:
         source = result.folder / name
         if source.exists():
-            copied.append(Path(shutil.copy2(source, target / name)))
+            copied.append(_write_bytes(target / name, source.read_bytes()))
     return copied
+
+
+def _write_bytes(path: Path, data: bytes) -> Path:
+    return write_atomically(path, lambda handle: handle.write(data))
+
+
+def _write_text(path: Path, text: str) -> Path:
+    return _write_bytes(path, text.encode())
 
 
 # --- tables -----------------------------------------------------------------------------

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from training.plots import plt, save_figure
-
-if TYPE_CHECKING:
-    from training.study import Cells, StudyRow
+from training.study_records import Cells, StudyRow
 
 
 def _regimes(cells: Cells) -> list[str]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from model.cli import app
+from training.run_folder import RunFolder
 from training.study import SUMMARY_FILES
 from training.sweep import _mean_std
 
@@ -54,7 +55,9 @@ def test_study_command_with_a_tiny_budget(tmp_path: Path, data_dir: Path) -> Non
         assert (report / name).read_bytes() == (out / name).read_bytes()
     for chart in report.glob("*.png"):
         assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and chart.stat().st_size > 5000
-    assert not list(report.glob("runs")) and list(out.glob("*/runs/*/best.pt"))
+    assert not list(report.glob("runs"))
+    run_dirs = [Path(r["run"]["run_dir"]) for r in runs]
+    assert all(RunFolder(d).best.is_file() for d in run_dirs)
 
 
 def _error_text(output: str) -> str:
