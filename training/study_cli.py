@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from training.study import REGIMES, STUDY_ACTIVATIONS, StudyBudget
+from training.study_plan import REGIMES, STUDY_ACTIVATIONS, StudyBudget
 
 _DEFAULT = StudyBudget()
 
