@@ -28,10 +28,9 @@ from model.architectures import count_parameters
 from model.checkpoint import load_checkpoint
 from model.files import write_atomically
 from training.artifacts import json_safe
-from training.config import TrainConfig
 from training.run_folder import RunFolder
+from training.study_plan import REGIMES, StudyBudget
 from training.study_plots import dead_per_epoch_plot, dead_per_layer_plot, outcomes_plot
-from training.study_plan import REGIMES, STUDY_ACTIVATIONS, Regime, StudyBudget
 from training.study_records import Cells, StudyRow
 from training.sweep import SweepRow, _mean_std, run_one
 

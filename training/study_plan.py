@@ -12,6 +12,7 @@ from training.config import TrainConfig
 
 STUDY_ACTIVATIONS = ("relu", "leaky_relu", "prelu", "elu", "maxout")
 
+
 @dataclass(frozen=True)
 class Regime:
     name: str
