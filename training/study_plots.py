@@ -72,6 +72,7 @@ def dead_per_layer_plot(cells: Cells, titles: dict[str, str], path: Path) -> Pat
             )  # fmt: skip
         axis.set_xticks(range(len(layers)), [f"layer {n}" for n in layers])
         axis.set(ylabel="dead units after last epoch (%)", title=titles[regime])
+        axis.set_ylim(bottom=0)
         axis.grid(axis="y", alpha=0.3)
         axis.legend(fontsize=8, ncols=len(activations))
     return save_figure(fig, path)
