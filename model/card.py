@@ -52,6 +52,11 @@ class DicomPolicy(_Strict):
     window: Window | None = None
 
 
+# The largest frame index anyone can ask for: DICOM's Number of Frames is at most 2**31 - 1,
+# and a bound keeps a request's frame a 64-bit integer wherever it is echoed back.
+MAX_FRAME = 2**31 - 2
+
+
 class Preprocessing(_Strict):
     """Deterministic evaluation preprocessing, applied identically in training and serving.
 
@@ -70,7 +75,7 @@ class Preprocessing(_Strict):
     interpolation: Interpolation = "bilinear"
     mean: tuple[float, ...]
     std: tuple[float, ...]
-    frame: int | None = Field(default=None, ge=0)
+    frame: int | None = Field(default=None, ge=0, le=MAX_FRAME)
     dicom: DicomPolicy = Field(default_factory=DicomPolicy)
 
     @model_validator(mode="after")

@@ -15,6 +15,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request
 from starlette.responses import Response
 
+from model.card import MAX_FRAME
 from service.auth import require_api_key
 from service.deps import State
 from service.errors import JSONBytesResponse
@@ -62,6 +63,7 @@ TOP_K = Query(
 FRAME = Query(
     None,
     ge=0,
+    le=MAX_FRAME,
     description="For multi-frame images (TIFF pages, GIF/WebP/APNG frames, DICOM frames): "
     "the frame to classify, from 0. Without it a multi-frame image is refused (422 "
     "multiple_frames) unless the model card names a frame.",

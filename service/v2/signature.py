@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model.card import ModelCard
+from model.card import MAX_FRAME, ModelCard
 from service.inputs import EncodedImages, ModelInput, TensorBatch
 from service.v2.errors import V2Error
 from service.v2.request import InferRequest, RequestInput
@@ -136,10 +136,10 @@ def _frame(item: RequestInput) -> int | None:
     frame = item.parameters.get("frame")
     if frame is None:
         return None
-    if isinstance(frame, bool) or not isinstance(frame, int) or frame < 0:
+    if isinstance(frame, bool) or not isinstance(frame, int) or not 0 <= frame <= MAX_FRAME:
         raise V2Error(
-            f"input '{ENCODED_IMAGE_INPUT}': parameters.frame must be a non-negative integer "
-            f"(the frame of a multi-frame image, from 0), got {frame!r}"
+            f"input '{ENCODED_IMAGE_INPUT}': parameters.frame must be an integer from 0 to "
+            f"{MAX_FRAME} (the frame of a multi-frame image), got {frame!r}"
         )
     return frame
 

@@ -6,6 +6,7 @@ and no patient identifier reaches a response body, the log (at DEBUG) or the met
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import httpx
 import numpy as np
 import pytest
 
-from model.card import DicomPolicy
+from model.card import MAX_FRAME, DicomPolicy
 from tests.conftest import make_checkpoint
 from tests.dicomfiles import (
     PHI_STRINGS,
@@ -133,6 +134,35 @@ def test_a_frame_of_a_multi_frame_file(client):
     assert refused.json()["error"]["code"] == "multiple_frames"
     assert "3 frames" in refused.json()["error"]["message"]
     assert raw(client, multi_frame(3), frame=2).status_code == 200
+
+
+@pytest.mark.parametrize("frame", [3, MAX_FRAME, MAX_FRAME + 1, 2**70])
+def test_a_frame_out_of_range_is_a_4xx_over_v1_explain_and_v2(client, frame):
+    # A frame past 64 bits once reached the JSON encoder of the error and answered 500.
+    for path in ("/v1/models/ct/predict", "/v1/models/ct/explain"):
+        answer = client.post(
+            path,
+            content=multi_frame(3),
+            headers={"Content-Type": "application/dicom"},
+            params={"frame": frame},
+        )
+        # Past the frames of the file: invalid_image; past any frame count: invalid_parameter.
+        assert answer.status_code == (400 if frame <= MAX_FRAME else 422), answer.text
+    body = {
+        "inputs": [
+            {
+                "name": "encoded_image",
+                "datatype": "BYTES",
+                "shape": [1],
+                "data": [base64.b64encode(multi_frame(3)).decode()],
+                "parameters": {"frame": frame},
+            }
+        ]
+    }
+    answer = client.post("/v2/models/ct/infer", content=json.dumps(body))
+    assert answer.status_code == 400, answer.text
+    if frame <= 2**63:  # larger integers are refused by the JSON parser itself
+        assert "frame" in answer.json()["error"]
 
 
 BAD_FILES = {
