@@ -64,18 +64,30 @@ _FORMAT = Query(
 _OPACITY = Query(0.5, ge=0.0, le=1.0, description="Heatmap opacity of the PNG overlay.")
 
 
-@dataclass
+@dataclass(frozen=True)
 class ExplainOptions:
-    """The query parameters of both explain routes (a FastAPI class dependency)."""
+    """The query parameters of both explain routes."""
 
-    top_k: int | None = TOP_K
-    frame: int | None = FRAME
-    label: str | None = _LABEL
-    format: str | None = _FORMAT
-    opacity: float = _OPACITY
+    top_k: int | None
+    frame: int | None
+    label: str | None
+    format: str | None
+    opacity: float
 
 
-Options = Annotated[ExplainOptions, Depends()]
+async def explain_options(
+    top_k: int | None = TOP_K,
+    frame: int | None = FRAME,
+    label: str | None = _LABEL,
+    format: str | None = _FORMAT,
+    opacity: float = _OPACITY,
+) -> ExplainOptions:
+    # A function, and async: FastAPI runs a class or a plain def dependency on its thread
+    # pool, a hand-off per request (as get_state in service/deps.py).
+    return ExplainOptions(top_k, frame, label, format, opacity)
+
+
+Options = Annotated[ExplainOptions, Depends(explain_options)]
 
 
 async def explain_with(
