@@ -44,7 +44,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = state.settings
     plan = select_providers(settings)  # ProviderError here fails start-up
     repository = ModelRepository(settings, plan, observer_for=state.metrics.batch_observer)
-    pipeline = ImagePipeline(settings.decode_threads or available_cpus(), settings.max_image_pixels)
+    pipeline = ImagePipeline(
+        settings.decode_threads or available_cpus(),
+        settings.max_image_pixels,
+        settings.inline_decode_max_pixels,
+    )
     state.repository = repository
     state.inference = InferencePath(pipeline, state.metrics)
     # A replaced version retires only once no request can still be reading its body.

@@ -1,13 +1,17 @@
-"""Dynamic batching: one worker thread per model turns queued requests into batches.
+"""Dynamic batching: worker threads per model turn queued requests into batches.
 
-Requests enqueue their preprocessed tensors (``submit``). The worker takes everything
-queued, up to ``max_batch_size`` images, the moment the previous batch is done, runs one
-``session.run`` on it and resolves each request's future with its rows. An idle server
-therefore adds no waiting and a busy one batches by itself; ``max_batch_delay_ms`` can
-trade latency for fuller batches. The worker is a plain thread, so inference never runs
-on the event loop, and it hands results back with a single ``call_soon_threadsafe`` per
-batch. If a batch fails, each request in it is retried alone, so only the request that
-caused the failure gets the error.
+Requests enqueue their preprocessed tensors (``submit``). A free worker takes everything
+queued, up to ``max_batch_size`` images, runs one ``session.run`` on it and resolves each
+request's future with its rows. An idle server therefore adds no waiting and a busy one
+batches by itself; ``max_batch_delay_ms`` can trade latency for fuller batches. Workers
+are plain threads, so inference never runs on the event loop, and each hands results back
+with a single ``call_soon_threadsafe`` per batch. If a batch fails, each request in it is
+retried alone, so only the request that caused the failure gets the error.
+
+``streams`` workers run batches concurrently (onnxruntime's ``run`` is thread-safe).
+With one, the next batch waits while the worker, back from ``session.run``, waits to win
+the GIL from the busy event loop (up to ``sys.getswitchinterval()``, 5 ms); a second
+worker runs a batch in that time (docs/BENCHMARKS.md, "Levers").
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ class DynamicBatcher:
         max_delay_s: float = 0.0,
         retry_after_s: int = 1,
         on_batch: BatchObserver | None = None,
+        streams: int = 1,
     ) -> None:
         self._run = run
         self.name = name
@@ -78,11 +83,17 @@ class DynamicBatcher:
         self._on_batch = on_batch
         self._queue: deque[_Pending] = deque()
         self._cond = threading.Condition()
+        # One worker gathers a batch at a time, so a batch delay still fills one batch.
+        self._gathering = threading.Lock()
         self._stopping = False
         self._admitted = 0
-        self._buffer: np.ndarray | None = None
+        self._buffers = threading.local()  # each worker stacks into its own buffer
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread = threading.Thread(target=self._work, name=f"batcher-{name}", daemon=True)
+        self.streams = streams
+        self._threads = [
+            threading.Thread(target=self._work, name=f"batcher-{name}-{index}", daemon=True)
+            for index in range(streams)
+        ]
 
     @property
     def queue_depth(self) -> int:
@@ -91,7 +102,8 @@ class DynamicBatcher:
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     async def submit(self, inputs: np.ndarray) -> BatchResult:
         """Queue a (N, ...) input tensor; returns its N output rows once its batch ran.
@@ -151,14 +163,16 @@ class DynamicBatcher:
             )
 
     def stop(self, timeout: float | None = None) -> None:
-        """Finish everything queued, then end the worker."""
+        """Finish everything queued, then end the workers (``timeout`` bounds the wait)."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
 
-    # -- worker thread -------------------------------------------------------------------
+    # -- worker threads ------------------------------------------------------------------
 
     def _work(self) -> None:
         while (batch := self._take()) is not None:
@@ -167,7 +181,7 @@ class DynamicBatcher:
 
     def _take(self) -> list[_Pending] | None:
         """Wait for work; return what is queued up to ``max_batch_size`` rows (None: stop)."""
-        with self._cond:
+        with self._gathering, self._cond:
             while not self._queue:
                 if self._stopping:
                     return None
@@ -195,7 +209,7 @@ class DynamicBatcher:
             return batch[0].inputs
         rows = sum(item.rows for item in batch)
         first = batch[0].inputs
-        buffer = self._buffer
+        buffer: np.ndarray | None = getattr(self._buffers, "array", None)
         if (
             buffer is None
             or buffer.shape[1:] != first.shape[1:]
@@ -203,8 +217,8 @@ class DynamicBatcher:
             or buffer.shape[0] < rows
         ):
             buffer = np.empty((max(rows, self.max_batch_size), *first.shape[1:]), first.dtype)
-            self._buffer = buffer
-        # Safe to reuse: the next batch is stacked only after this one's run returned.
+            self._buffers.array = buffer
+        # Safe to reuse: this worker stacks its next batch only after this run returned.
         return np.concatenate([item.inputs for item in batch], axis=0, out=buffer[:rows])
 
     def _run_rows(self, inputs: np.ndarray) -> list[np.ndarray]:

@@ -34,6 +34,12 @@ def serve(
     threads: int | None = typer.Option(
         None, "--threads", help="onnxruntime intra-op threads [cores available]."
     ),
+    streams: int | None = typer.Option(
+        None,
+        "--streams",
+        help="Batches run concurrently per model [auto: 2 on CPU for a model whose batch-1 "
+        "run is shorter than the GIL switch interval, else 1].",
+    ),
     decode_threads: int | None = typer.Option(
         None, "--decode-threads", help="Image decoding threads [cores available]."
     ),
@@ -81,6 +87,7 @@ def serve(
             models_dir=models,
             device=device,
             intra_op_threads=threads,
+            inference_streams=streams,
             decode_threads=decode_threads,
             max_batch_size=max_batch_size,
             max_batch_delay_ms=max_batch_delay_ms,

@@ -66,14 +66,20 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=32, ge=1, le=4096)
     max_batch_delay_ms: float = Field(default=0.0, ge=0.0, le=10_000.0)
     max_queue: int = Field(default=256, ge=1)
+    # Batches run concurrently per model; None chooses per model (service/repository.py:
+    # two on the CPU for a model whose batch-1 run is shorter than the GIL switch interval).
+    inference_streams: int | None = Field(default=None, ge=1, le=64)
     retry_after_s: int = Field(default=1, ge=1)
     warmup: bool = True
 
     # Server processes (service/workers.py); model reload needs a single one
     workers: int = Field(default=1, ge=1, le=64)
 
-    # Requests
+    # Requests. A single upload whose decoded and resized images hold at most
+    # inline_decode_max_pixels is decoded on the event loop, larger ones on the decode
+    # threads (service/pipeline.py); 0 sends every upload to the threads.
     decode_threads: int | None = Field(default=None, ge=1, le=1024)
+    inline_decode_max_pixels: int = Field(default=128 * 128, ge=0, le=1024 * 1024)
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     max_image_pixels: int = Field(default=25_000_000, ge=1)
     max_images_per_request: int = Field(default=64, ge=1)

@@ -1,24 +1,32 @@
-"""Decode and preprocess uploads off the event loop, in parallel with inference.
+"""Decode and preprocess uploads, in parallel with inference.
 
 ``ImagePipeline.prepare`` turns N encoded images into one (N, C, H, W) float32 batch for a
 model, on a thread pool sized to the cores available (Pillow and NumPy release the GIL),
 so decoding overlaps with the batcher's ``session.run``. The V1 image API and the Open
 Inference Protocol's BYTES image input both use it.
+
+A single small image (``inline_max_pixels``, judged from its header) is decoded on the
+event loop instead: for a 64 px JPEG that is ~0.14 ms, less than what the hand-off to a
+pool thread and back costs the loop once the decode thread has to win the GIL from it
+(docs/BENCHMARKS.md, "Levers").
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 
 from model.card import Preprocessing
+from model.decoding.limits import resized_pixels
 from service.batching import BatchResult, DynamicBatcher
-from service.decoding import PhaseTimes, decode_into
+from service.decoding import PhaseTimes, decode_into, open_upload
 from service.errors import APIError
 
 log = logging.getLogger(__name__)
@@ -34,9 +42,10 @@ class PreparedImages:
 
 
 class ImagePipeline:
-    def __init__(self, threads: int, max_pixels: int) -> None:
+    def __init__(self, threads: int, max_pixels: int, inline_max_pixels: int = 0) -> None:
         self.threads = threads
         self.max_pixels = max_pixels
+        self.inline_max_pixels = inline_max_pixels
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="decode")
 
     async def prepare(self, images: Sequence[bytes], spec: Preprocessing) -> PreparedImages:
@@ -69,20 +78,30 @@ class ImagePipeline:
     async def prepare_and_submit(
         self, images: Sequence[bytes], spec: Preprocessing, batcher: DynamicBatcher
     ) -> tuple[PreparedImages, BatchResult]:
-        """``prepare`` then ``batcher.submit``; a single image goes from the decode thread
-        straight into the batch queue, so the event loop wakes once, for the result."""
+        """``prepare`` then ``batcher.submit``. A single image is opened here (its header
+        only); a small one is decoded here too, a larger one (or DICOM) goes from a decode
+        thread straight into the batch queue, so the event loop wakes once, for the result."""
         if len(images) != 1:
             prepared = await self.prepare(images, spec)
             return prepared, await batcher.submit(prepared.array)
+        data = images[0]
+        started = time.perf_counter()
+        opened = open_upload(data, spec, self.max_pixels)
+        open_s = time.perf_counter() - started
+        batch = np.empty((1, *_chw(spec)), dtype=np.float32)
+        if opened is not None and self._inline(opened, spec):
+            times = decode_into(data, spec, self.max_pixels, batch[0], opened)
+            prepared = PreparedImages(batch, open_s + times.decode_s, times.preprocess_s)
+            return prepared, await batcher.submit(batch)
+
         loop = asyncio.get_running_loop()
         future: asyncio.Future[BatchResult] = loop.create_future()
         done: list[PreparedImages] = []
 
         def decode_and_queue() -> None:
             try:
-                batch = np.empty((1, *_chw(spec)), dtype=np.float32)
-                times = self._one(images[0], spec, batch, 0, 1)
-                done.append(PreparedImages(batch, times.decode_s, times.preprocess_s))
+                times = decode_into(data, spec, self.max_pixels, batch[0], opened)
+                done.append(PreparedImages(batch, open_s + times.decode_s, times.preprocess_s))
                 batcher.put(batch, future)
             except BaseException as exc:
                 loop.call_soon_threadsafe(_fail, future, exc)
@@ -90,6 +109,13 @@ class ImagePipeline:
         self._executor.submit(decode_and_queue)
         result = await future
         return done[0], result
+
+    def _inline(self, opened: Image.Image, spec: Preprocessing) -> bool:
+        """Whether decoding and preprocessing cost little enough for the event loop: the
+        decoded image and its resized copy both hold at most ``inline_max_pixels``."""
+        width, height = opened.size
+        pixels = max(width * height, resized_pixels(width, height, spec))
+        return pixels <= self.inline_max_pixels
 
     def _one(
         self, data: bytes, spec: Preprocessing, batch: np.ndarray, index: int, count: int

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections import deque
@@ -22,11 +23,12 @@ import numpy as np
 import onnxruntime as ort
 
 from model.card import CardError, ModelCard, card_from_metadata
+from model.cpus import available_cpus
 from model.layout import MODEL_FILE, discover
 from service.batching import BatchObserver, DynamicBatcher
 from service.config import Settings
 from service.errors import APIError
-from service.providers import ProviderError, ProviderPlan, create_session
+from service.providers import CPU, ProviderError, ProviderPlan, create_session
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,21 @@ class LatencyWindow:
             return {"count": 0, "p50": None, "p90": None, "p99": None}
         p50, p90, p99 = np.percentile(values, [50, 90, 99]) * 1000.0
         return {"count": int(values.size), "p50": p50, "p90": p90, "p99": p99}
+
+
+def auto_streams(providers: list[str], single_run_s: float | None, cpus: int) -> int:
+    """Concurrent batches for a model when ``RECTIFIER_INFERENCE_STREAMS`` is not set.
+
+    Two on the CPU (with two ``cpus`` or more) when a batch-1 run is shorter than the GIL
+    switch interval: such a model's batches are so short that the GIL, not the cores,
+    paces a single worker, and a second worker runs a batch while the first waits to win
+    the GIL back from the event loop. One otherwise: a long run (resnet18 on the CPU, any
+    GPU) gains nothing, and two would split the cores between two runs, slowing a lone
+    request. docs/BENCHMARKS.md ("Levers") has the measurements.
+    """
+    if single_run_s is None or providers[:1] != [CPU] or cpus < 2:
+        return 1
+    return 2 if single_run_s < sys.getswitchinterval() else 1
 
 
 @dataclass(eq=False)
@@ -191,8 +208,12 @@ class ModelRepository:
                 version,
             )
         output_names = [o.name for o in session.get_outputs()]
-        if self.settings.warmup:
-            self._warm_up(session, card, output_names)
+        single_run_s = self._warm_up(session, card, output_names) if self.settings.warmup else None
+        # This process's share of the cores: under --workers each worker has its own.
+        cpus = max(1, available_cpus() // self.settings.workers)
+        streams = self.settings.inference_streams or auto_streams(
+            session.get_providers(), single_run_s, cpus
+        )
         holder: dict[str, ServedModel] = {}
         batcher = DynamicBatcher(
             lambda inputs: holder["model"].run(inputs),
@@ -202,6 +223,7 @@ class ModelRepository:
             max_delay_s=self.settings.max_batch_delay_ms / 1000.0,
             retry_after_s=self.settings.retry_after_s,
             on_batch=self._observer_for(name) if self._observer_for else None,
+            streams=streams,
         )
         model = ServedModel(
             name=name,
@@ -217,18 +239,30 @@ class ModelRepository:
         holder["model"] = model
         batcher.start(loop)
         log.info(
-            "loaded %s version %d in %.2fs on %s",
+            "loaded %s version %d in %.2fs on %s, %d inference stream%s%s",
             name,
             version,
             model.load_seconds,
             ", ".join(model.providers),
+            streams,
+            "" if streams == 1 else "s",
+            f" (batch-1 run {single_run_s * 1000:.2f} ms)" if single_run_s is not None else "",
         )
         return model
 
-    def _warm_up(self, session: ort.InferenceSession, card: ModelCard, outputs: list[str]) -> None:
+    def _warm_up(self, session: ort.InferenceSession, card: ModelCard, outputs: list[str]) -> float:
+        """Run every batch size once (first-run allocations happen here, not in a request);
+        return the fastest of three batch-1 runs after that, in seconds."""
         for rows in sorted({1, self.settings.max_batch_size}):
             batch = np.zeros((rows, *card.input_shape), dtype=np.float32)
             session.run(outputs, {card.input_name: batch})
+        single = {card.input_name: np.zeros((1, *card.input_shape), dtype=np.float32)}
+        times = []
+        for _ in range(3):
+            started = time.perf_counter()
+            session.run(outputs, single)
+            times.append(time.perf_counter() - started)
+        return min(times)
 
     def replace_versions(self, name: str, models: list[ServedModel]) -> None:
         """Serve ``models`` as every version of ``name`` from now on, in one swap (hot

@@ -75,6 +75,7 @@ class BatchingInfo(BaseModel):
     max_batch_size: int
     max_batch_delay_ms: float
     max_queue: int
+    streams: int = Field(description="Batches that run concurrently (RECTIFIER_INFERENCE_STREAMS).")
     queue_depth: int
     in_flight: int = Field(description="Image API requests admitted (decoding or queued).")
 

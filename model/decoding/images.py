@@ -90,13 +90,16 @@ def _frame_count(image: Image.Image) -> int:
     return int(getattr(image, "n_frames", 1))
 
 
-def decode_raster(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
-    """Bytes -> a loaded Pillow image (the chosen frame), or ``DecodeError``.
+def open_raster(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
+    """Bytes -> an opened Pillow image, its header read and checked (format, frame, pixel
+    count) and a JPEG's draft scale set, no pixel decoded yet; or ``DecodeError``.
 
-    The caller closes the image.
+    ``image.size`` is then what ``load_raster`` will decode, so a caller can tell the
+    decode's cost before paying it (the service decodes small images on its event loop).
+    The caller loads and closes the image.
     """
     image = _open(data)
-    fmt = SUPPORTED_FORMATS.get(image.format or "", image.format or "unknown")
+    fmt = raster_format(image)
     try:
         index = choose_frame(fmt, _frame_count(image), spec.frame)
         if index:
@@ -104,18 +107,45 @@ def decode_raster(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Im
         width, height = image.size
         check_size(fmt, width, height, spec, max_pixels)
         prepare_decode(image, spec)
-        image.load()
     except DecodeError:
         image.close()
         raise
     except Image.DecompressionBombError as exc:
         image.close()
         raise _bomb(fmt, exc) from exc
+    except Exception as exc:
+        image.close()
+        raise _corrupt(fmt, exc) from exc
+    return image
+
+
+def load_raster(image: Image.Image) -> Image.Image:
+    """Decode the pixels of an image from ``open_raster`` (closed on failure)."""
+    try:
+        image.load()
+    except Image.DecompressionBombError as exc:
+        image.close()
+        raise _bomb(raster_format(image), exc) from exc
     except Exception as exc:  # truncated or corrupt pixel data
         image.close()
-        reason = str(exc) or type(exc).__name__
-        what = "truncated" if "truncated" in reason.lower() else "corrupt"
-        raise DecodeError(
-            "invalid_image", f"the {fmt} image is {what}: {reason}", {"format": fmt}
-        ) from exc
+        raise _corrupt(raster_format(image), exc) from exc
     return image
+
+
+def decode_raster(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
+    """Bytes -> a loaded Pillow image (the chosen frame), or ``DecodeError``.
+
+    The caller closes the image.
+    """
+    return load_raster(open_raster(data, spec, max_pixels))
+
+
+def raster_format(image: Image.Image) -> str:
+    """The format name we report for an image Pillow opened."""
+    return SUPPORTED_FORMATS.get(image.format or "", image.format or "unknown")
+
+
+def _corrupt(fmt: str, exc: Exception) -> DecodeError:
+    reason = str(exc) or type(exc).__name__
+    what = "truncated" if "truncated" in reason.lower() else "corrupt"
+    return DecodeError("invalid_image", f"the {fmt} image is {what}: {reason}", {"format": fmt})

@@ -18,9 +18,7 @@ def check_size(fmt: str, width: int, height: int, spec: Preprocessing, max_pixel
             f"the limit is {max_pixels}",
             {"width": width, "height": height, "max_pixels": max_pixels},
         )
-    # Resizing the shorter side to resize_size can blow up a very thin image.
-    scale = spec.resize_size / min(width, height)
-    resized = round(width * scale) * round(height * scale)
+    resized = resized_pixels(width, height, spec)
     if resized > max_pixels:
         raise DecodeError(
             "image_too_large",
@@ -28,3 +26,10 @@ def check_size(fmt: str, width: int, height: int, spec: Preprocessing, max_pixel
             f"{spec.resize_size} would make {resized} pixels; the limit is {max_pixels}",
             {"width": width, "height": height, "max_pixels": max_pixels},
         )
+
+
+def resized_pixels(width: int, height: int, spec: Preprocessing) -> int:
+    """Pixels after resizing the shorter side to ``resize_size`` (which can blow up a very
+    thin image): what preprocessing will produce before its centre crop."""
+    scale = spec.resize_size / min(width, height)
+    return round(width * scale) * round(height * scale)

@@ -33,6 +33,7 @@ def version_info(model: ServedModel) -> dict[str, Any]:
             "max_batch_size": batcher.max_batch_size,
             "max_batch_delay_ms": batcher.max_delay_s * 1000.0,
             "max_queue": batcher.max_queue,
+            "streams": batcher.streams,
             "queue_depth": batcher.queue_depth,
             "in_flight": batcher.admitted,
         },

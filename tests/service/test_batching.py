@@ -198,3 +198,53 @@ def test_admission_bounds_requests_before_they_reach_the_queue():
         batcher.stop(5)
 
     asyncio.run(scenario())
+
+
+def test_streams_run_batches_concurrently():
+    async def scenario() -> None:
+        both_running = threading.Barrier(2, timeout=5)
+
+        def model(inputs: np.ndarray) -> Sequence[np.ndarray]:
+            both_running.wait()  # one stream alone would time out here
+            return [inputs * 2.0]
+
+        batcher = await started(model, max_batch_size=8, streams=2)
+        first = asyncio.ensure_future(batcher.submit(rows(1)))
+        await asyncio.sleep(0.05)  # the first stream holds it, waiting for a partner
+        second = await batcher.submit(rows(2))
+        np.testing.assert_array_equal((await first).outputs[0], rows(1) * 2)
+        np.testing.assert_array_equal(second.outputs[0], rows(2) * 2)
+        assert second.batch_size == 1
+        batcher.stop(5)
+
+    asyncio.run(scenario())
+
+
+def test_with_streams_a_batch_delay_still_gathers_one_batch():
+    async def scenario() -> None:
+        model = FakeModel()
+        batcher = await started(model, max_batch_size=4, max_delay_s=0.2, streams=3)
+        first = asyncio.ensure_future(batcher.submit(rows(1)))
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(batcher.submit(rows(2)))
+        results = await asyncio.gather(first, second)
+        assert model.batches == [2]
+        assert results[1].batch_size == 2
+        batcher.stop(5)
+
+    asyncio.run(scenario())
+
+
+def test_stop_finishes_the_queue_and_ends_every_stream():
+    async def scenario() -> None:
+        model = FakeModel(delay=0.02)
+        batcher = await started(model, max_batch_size=1, streams=3)
+        pending = [asyncio.ensure_future(batcher.submit(rows(v))) for v in range(6)]
+        await asyncio.sleep(0)
+        await asyncio.to_thread(batcher.stop, 5)
+        results = await asyncio.gather(*pending)
+        assert [float(r.outputs[0][0, 0, 0, 0]) for r in results] == [0, 2, 4, 6, 8, 10]
+        workers = [t for t in threading.enumerate() if t.name.startswith("batcher-fake-")]
+        assert workers == []
+
+    asyncio.run(scenario())

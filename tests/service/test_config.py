@@ -41,6 +41,8 @@ def test_environment_is_read_and_flags_override_it(monkeypatch):
         ("RECTIFIER_MAX_BATCH_SIZE", "lots", "valid integer"),
         ("RECTIFIER_MODELS_DIR", "/nonexistent/models", "not a directory"),
         ("RECTIFIER_CUDNN_CONV_ALGO_SEARCH", "fast", "'EXHAUSTIVE', 'HEURISTIC' or 'DEFAULT'"),
+        ("RECTIFIER_INFERENCE_STREAMS", "0", "greater than or equal to 1"),
+        ("RECTIFIER_INLINE_DECODE_MAX_PIXELS", "-1", "greater than or equal to 0"),
     ],
 )
 def test_bad_values_name_the_variable_and_valid_values(monkeypatch, variable, value, expected):

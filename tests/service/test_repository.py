@@ -136,3 +136,29 @@ def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypat
         busy = client.post("/v1/predict", content=b"x", headers={"Content-Type": "image/png"})
         assert busy.json()["error"]["code"] == "not_ready"
     assert reasons == ["CUDAExecutionProvider failed to initialise (test)"]
+
+
+@pytest.mark.parametrize(
+    ("providers", "single_run_s", "cpus", "streams"),
+    [
+        (["CPUExecutionProvider"], 0.0005, 2, 2),  # short runs: the GIL paces one worker
+        (["CPUExecutionProvider"], 0.030, 2, 1),  # resnet18-like: the cores do
+        (["CPUExecutionProvider"], 0.0005, 1, 1),  # one core (or one worker's share of 2)
+        (["CUDAExecutionProvider", "CPUExecutionProvider"], 0.0005, 16, 1),
+        (["CPUExecutionProvider"], None, 2, 1),  # no warm-up, no timing: the safe choice
+    ],
+)
+def test_auto_streams(providers, single_run_s, cpus, streams):
+    from service.repository import auto_streams
+
+    assert auto_streams(providers, single_run_s, cpus) == streams
+
+
+@pytest.mark.parametrize(("setting", "expected"), [(None, {1, 2}), (3, {3})])
+def test_the_model_list_reports_the_streams_serving_it(model_repo_dir, setting, expected):
+    settings = Settings(models_dir=model_repo_dir, inference_streams=setting)
+    with TestClient(create_app(settings)) as client:
+        wait_loaded(client)
+        models = client.get("/v1/models").json()["models"]
+        streams = {v["batching"]["streams"] for m in models for v in m["versions"]}
+        assert streams and streams <= expected
