@@ -12,6 +12,8 @@ bits on the way to the model.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -92,15 +94,23 @@ def resize_and_crop(image: Image.Image, spec: Preprocessing) -> Image.Image:
 def normalize_into(image: Image.Image, spec: Preprocessing, out: np.ndarray) -> None:
     """Write the normalised CHW float32 tensor of a ``crop_size`` image into ``out``.
 
-    ``(x / 255 - mean) / std`` is folded into one multiply-add per channel.
+    ``(x / 255 - mean) / std`` is folded into one multiply and one subtract over all
+    channels, straight from the image's own dtype (8-bit pixels convert to float32 exactly).
     """
-    pixels = np.asarray(image, dtype=np.float32)
-    if pixels.ndim == 2:  # grayscale: one plane, repeated for an RGB model
-        pixels = pixels[:, :, None]
-    for channel, (mean, std) in enumerate(zip(spec.mean, spec.std, strict=True)):
-        plane = pixels[:, :, min(channel, pixels.shape[2] - 1)]
-        np.multiply(plane, np.float32(1.0 / (255.0 * std)), out=out[channel])
-        out[channel] -= np.float32(mean / std)
+    pixels = np.asarray(image)
+    # HWC -> CHW view; a grayscale plane is broadcast over the channels of an RGB model.
+    planes = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)[: spec.channels]
+    scale, offset = _affine(spec.mean, spec.std)
+    np.multiply(planes, scale, out=out, dtype=np.float32)
+    np.subtract(out, offset, out=out)
+
+
+@lru_cache(maxsize=64)
+def _affine(mean: tuple[float, ...], std: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``1 / (255 std)`` and ``mean / std`` as float32 (C, 1, 1) arrays."""
+    scale = np.array([1.0 / (255.0 * s) for s in std], dtype=np.float32)
+    offset = np.array([m / s for m, s in zip(mean, std, strict=True)], dtype=np.float32)
+    return scale.reshape(-1, 1, 1), offset.reshape(-1, 1, 1)
 
 
 def model_view(image: Image.Image, spec: Preprocessing) -> Image.Image:
