@@ -127,8 +127,7 @@ class RequestContextMiddleware:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
             method = scope["method"]
-            self.metrics.http_requests.labels(method, route, str(status)).inc()
-            self.metrics.http_duration.labels(method, route).observe(elapsed)
+            self.metrics.observe_http(method, route, status, elapsed)
             if self.log_access:
                 _log_access(scope, status, elapsed)
             request_id_var.reset(token)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CollectorRegistry,
@@ -139,6 +139,7 @@ class ServiceMetrics:
         # the values live in files shared by the workers and a scrape sums them.
         self.multiprocess = MULTIPROC_ENV in os.environ
         self.worker_state: WorkerStateGauges | None = None
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self.registry = CollectorRegistry(auto_describe=True)
         self.http_requests = Counter(
             "rectifier_http_requests",
@@ -208,11 +209,25 @@ class ServiceMetrics:
         timings_s: Mapping[str, float] | None = None,
         images: int = 0,
     ) -> None:
-        self.predictions.labels(model, str(version), str(status)).inc()
+        self._child(self.predictions, model, str(version), str(status)).inc()
         if images:
-            self.images.labels(model, str(version)).inc(images)
+            self._child(self.images, model, str(version)).inc(images)
         for phase, seconds in (timings_s or {}).items():
-            self.phase.labels(model, phase).observe(seconds)
+            self._child(self.phase, model, phase).observe(seconds)
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        self._child(self.http_requests, method, route, str(status)).inc()
+        self._child(self.http_duration, method, route).observe(seconds)
+
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: prometheus-client checks and locks on
+        every ``labels`` call, and a request makes nine of them (label sets are few: models,
+        phases, routes, statuses)."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
 
     def render(self) -> bytes:
         if not self.multiprocess:

@@ -10,14 +10,15 @@ from service.v2.routes import router as v2_router
 
 
 def api_routers() -> list[APIRouter]:
-    """Probes, the model list, the image API and its explanations, hot reload, the Open
-    Inference Protocol and the browser page."""
+    """The image API, the Open Inference Protocol, probes, the model list, explanations,
+    hot reload and the browser page. The inference routes come first: routing tries the
+    routers in this order on every request (no two routers' paths overlap)."""
     return [
+        predict.router,
+        v2_router,
         probes.router,
         models.router,
-        predict.router,
         explain.router,
         model_reload.router,
-        v2_router,
         page.router,
     ]
