@@ -11,14 +11,17 @@ bounded time. Torch-free and server-agnostic: ``--path`` points it at any peer.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import math
 import mimetypes
+import struct
 import time
 import uuid
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -27,7 +30,6 @@ import typer
 
 T = TypeVar("T")
 
-DEFAULT_PATH = "/v1/models/{model}/predict"
 WARMUP_SECONDS = 1.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 # Requests still in flight when the time is up get this long to finish before they are
@@ -54,10 +56,45 @@ def parse_target(url: str, path: str) -> Target:
     return Target(parts.hostname, parts.port or 80, prefix + "/" + path.lstrip("/"))
 
 
+class Protocol(StrEnum):
+    """How the image travels: the image API's multipart form, or the Open Inference
+    Protocol's ``encoded_image`` BYTES input, as binary tensor data or base64 JSON."""
+
+    V1 = "v1"
+    V2_BINARY = "v2-binary"
+    V2_JSON = "v2-json"
+
+
+DEFAULT_PATHS = {
+    Protocol.V1: "/v1/models/{model}/predict",
+    Protocol.V2_BINARY: "/v2/models/{model}/infer",
+    Protocol.V2_JSON: "/v2/models/{model}/infer",
+}
+DEFAULT_PATH = DEFAULT_PATHS[Protocol.V1]
+
+
+def post_request(
+    target: Target, content_type: str, body: bytes, headers: dict[str, str] | None = None
+) -> bytes:
+    """A complete HTTP/1.1 POST (head and body) as one byte string."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+    head = (
+        f"POST {target.path} HTTP/1.1\r\n"
+        f"Host: {target.host}:{target.port}\r\n"
+        "User-Agent: rectifier-bench\r\n"
+        "Accept: */*\r\n"
+        "Connection: keep-alive\r\n"
+        f"Content-Type: {content_type}\r\n"
+        f"{extra}"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
 def build_multipart_request(
     target: Target, field_name: str, filename: str, payload: bytes, content_type: str
 ) -> bytes:
-    """The complete HTTP/1.1 request (headers and multipart body) as one byte string."""
+    """The request with the image as a multipart form field."""
     boundary = f"rectifier-bench-{uuid.uuid4().hex}"
     body = b"".join(
         (
@@ -70,23 +107,45 @@ def build_multipart_request(
             f"\r\n--{boundary}--\r\n".encode(),
         )
     )
-    head = (
-        f"POST {target.path} HTTP/1.1\r\n"
-        f"Host: {target.host}:{target.port}\r\n"
-        "User-Agent: rectifier-bench\r\n"
-        "Accept: */*\r\n"
-        "Connection: keep-alive\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+    return post_request(target, f"multipart/form-data; boundary={boundary}", body)
+
+
+def build_v2_request(target: Target, payload: bytes, *, binary: bool, output: str) -> bytes:
+    """An Open Inference Protocol request: one ``encoded_image`` element, asking for the top 5
+    classes of ``output`` (the classification extension), as the image API answers."""
+    image_input: dict[str, Any] = {"name": "encoded_image", "datatype": "BYTES", "shape": [1]}
+    outputs = [{"name": output, "parameters": {"classification": 5}}]
+    if not binary:
+        image_input["data"] = [base64.b64encode(payload).decode("ascii")]
+        document = {"inputs": [image_input], "outputs": outputs}
+        return post_request(target, "application/json", json.dumps(document).encode())
+    # A binary BYTES element is its 4-byte little-endian length, then its bytes.
+    element = struct.pack("<I", len(payload)) + payload
+    image_input["parameters"] = {"binary_data_size": len(element)}
+    header = json.dumps({"inputs": [image_input], "outputs": outputs}).encode()
+    return post_request(
+        target,
+        "application/octet-stream",
+        header + element,
+        {"Inference-Header-Content-Length": str(len(header))},
     )
-    return head.encode("ascii") + body
 
 
-def build_image_request(target: Target, image: Path, field_name: str = "image") -> bytes:
+def build_image_request(
+    target: Target,
+    image: Path,
+    field_name: str = "image",
+    protocol: Protocol = Protocol.V1,
+    output: str = "probabilities",
+) -> bytes:
     try:
         payload = image.read_bytes()
     except OSError as exc:
         raise LoadgenError(f"cannot read image {image}: {exc}") from exc
+    if protocol is not Protocol.V1:
+        return build_v2_request(
+            target, payload, binary=protocol is Protocol.V2_BINARY, output=output
+        )
     content_type = mimetypes.guess_type(image.name)[0] or "application/octet-stream"
     return build_multipart_request(target, field_name, image.name, payload, content_type)
 
@@ -140,6 +199,9 @@ class LoadResult:
     requests_per_s: float
     latency_ms: dict[str, float]
     statuses: dict[str, int]
+    # The generator's own CPU time over the window, in cores: its share of a machine it
+    # shares with the server (the benchmark counts it in the same-box ceiling).
+    cpu_cores: float = 0.0
 
 
 async def _worker(target: Target, request: bytes, stop_at: float, tally: _Tally) -> None:
@@ -212,18 +274,18 @@ async def run_load(
     ]
     await asyncio.sleep(max(0.0, measure_from - time.perf_counter()))
     tally.measuring = True
-    window_start = time.perf_counter()
+    window_start, cpu_start = time.perf_counter(), time.process_time()
     await asyncio.sleep(max(0.0, stop_at - time.perf_counter()))
     tally.measuring = False
-    window = time.perf_counter() - window_start
+    window, cpu = time.perf_counter() - window_start, time.process_time() - cpu_start
     _, pending = await asyncio.wait(workers, timeout=DRAIN_SECONDS)
     for task in pending:
         task.cancel()
     await asyncio.gather(*workers, return_exceptions=True)
-    return summarise(concurrency, window, tally)
+    return summarise(concurrency, window, tally, cpu)
 
 
-def summarise(concurrency: int, window: float, tally: _Tally) -> LoadResult:
+def summarise(concurrency: int, window: float, tally: _Tally, cpu_s: float = 0.0) -> LoadResult:
     latencies = sorted(tally.latencies)
     ok = len(latencies)
     errors = sum(tally.statuses.values()) - ok
@@ -241,6 +303,7 @@ def summarise(concurrency: int, window: float, tally: _Tally) -> LoadResult:
         requests_per_s=round(ok / window, 2) if window > 0 else 0.0,
         latency_ms=ms,
         statuses=dict(sorted(tally.statuses.items())),
+        cpu_cores=round(cpu_s / window, 3) if window > 0 else 0.0,
     )
 
 
@@ -323,18 +386,27 @@ def bench(
     concurrency: str = typer.Option("1,16,64", "--concurrency", help="Levels, comma-separated."),
     duration: float = typer.Option(15.0, "--duration", min=0.1, help="Seconds per level."),
     warmup: float = typer.Option(WARMUP_SECONDS, "--warmup", min=0.0, help="Unmeasured seconds."),
-    path: str = typer.Option(DEFAULT_PATH, "--path", help="Request path; {model} is replaced."),
-    field_name: str = typer.Option("image", "--field", help="Multipart field name."),
+    path: str | None = typer.Option(
+        None,
+        "--path",
+        help="Request path; {model} is replaced. Default: the protocol's inference path.",
+    ),
+    field_name: str = typer.Option("image", "--field", help="Multipart field name (v1)."),
+    protocol: Protocol = typer.Option(Protocol.V1, "--protocol", help="How to send the image."),
+    output: str = typer.Option(
+        "probabilities", "--output", help="The output whose top 5 classes v2 requests ask for."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document."),
 ) -> None:
     """Drive a server with a fixed number of keep-alive connections and report req/s and
     latency percentiles per concurrency level."""
     levels = parse_levels(concurrency)
+    path = path or DEFAULT_PATHS[protocol]
     if "{model}" in path and not model:
         raise typer.BadParameter("the path needs a model name", param_hint="--model")
     try:
         target = parse_target(url, path.format(model=model))
-        request = build_image_request(target, image, field_name)
+        request = build_image_request(target, image, field_name, protocol, output)
         results = run_levels(target, request, levels, duration=duration, warmup=warmup)
     except LoadgenError as exc:
         typer.echo(f"error: {exc}", err=True)
@@ -346,6 +418,7 @@ def bench(
             "model": model,
             "image": str(image),
             "image_bytes": image.stat().st_size,
+            "protocol": protocol.value,
             "duration_s": duration,
             "warmup_s": warmup,
             "results": [asdict(r) for r in results],
