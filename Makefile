@@ -41,7 +41,7 @@ demo-model: $(VENV)/.installed-all
 	$(BIN)/python -m training.demo --out $(MODELS)
 
 # The serving comparison (in-process limit, HTTP floor, Rectifier, peers, int8); writes
-# docs/BENCHMARKS.md and docs/benchmarks.png. About 30 minutes; BENCH_ARGS=--quick for ~6.
+# docs/BENCHMARKS.md and docs/benchmarks.png. About 40 minutes; BENCH_ARGS=--quick for ~6.
 bench: $(VENV)/.installed-all
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 

@@ -76,6 +76,9 @@ def settings_summary() -> str:
     return (
         f"Rectifier defaults (uvicorn 1 worker, uvloop + httptools; intra-op threads {threads}, "
         f"inter-op {settings.inter_op_threads}, spinning {spinning}, decode threads {decode}, "
+        f"uploads up to {settings.inline_decode_max_pixels} pixels decoded on the event loop, "
+        "inference streams "
+        f"{settings.inference_streams or 'auto (per model, from its batch-1 run time)'}, "
         f"max batch {settings.max_batch_size}, batch delay {settings.max_batch_delay_ms:g} ms, "
         f"access log {'on' if settings.access_log else 'off'}); peers: onnxruntime intra-op "
         f"threads {cores()} "

@@ -7,19 +7,25 @@ random weights (speed does not depend on them), it measures in one run:
    with the achieved GFLOP/s next to the machine's SGEMM rate;
 2. the HTTP floor: an empty FastAPI endpoint receiving the same multipart upload;
 3. Rectifier (``rectifier serve``) at concurrency 1, 16 and 64, in one process and with
-   ``--workers`` (one process per core);
+   ``--workers`` (one process per core), and for simple_cnn the same images over the Open
+   Inference Protocol (binary tensor data and JSON) at concurrency 1 and 16;
 4. peers on the same model file, image and client: a plain FastAPI + onnxruntime endpoint
    (one uvicorn process, and one per core), LitServe with its dynamic batching (max batch
    32) and BentoML with adaptive batching (installed into ``bench/.venv-bentoml``);
-5. ratios to the limit and to Rectifier;
+5. ratios to the limit and to Rectifier, the CPU each server and the load generator used,
+   and the same-box ceiling those imply;
+
+The servers are measured in alternating rounds: each round starts, drives and stops every
+server once, in an order rotated each round, so ratios between servers can be taken within
+a round on a machine shared with other jobs.
 
 plus int8 against fp32 for resnet18 (speed, and top-1 agreement and accuracy on the trained
 demo model), and a py-spy profile of Rectifier under load. Each server is started, measured
 and stopped here, on 127.0.0.1 only. Results: ``bench/results/<timestamp>/results.json``,
 the serving section of ``docs/BENCHMARKS.md`` and ``docs/benchmarks.png``.
 
-Full run about 30 minutes on 2 cores; ``--quick`` (a few seconds per figure, one repeat)
-about 4 minutes, plus the one-off BentoML install and synthetic data generation.
+Full run about 40 minutes on 2 cores; ``--quick`` (a few seconds per figure, one round)
+about 5 minutes, plus the one-off BentoML install and synthetic data generation.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shlex
 import sys
 import time
@@ -111,6 +118,8 @@ def aggregate(passes: list[list[dict[str, Any]]]) -> dict[str, Any]:
             **{q: timing([r["latency_ms"][q] for r in level_rows]) for q in ("p50", "p90", "p99")},
             "errors": sum(r["errors"] for r in level_rows),
             "statuses": [r["statuses"] for r in level_rows],
+            "server_cpu": timing([r.get("server_cpu", math.nan) for r in level_rows]),
+            "loadgen_cpu": timing([r.get("cpu_cores", math.nan) for r in level_rows]),
         }
     return {"levels": levels}
 
@@ -123,6 +132,7 @@ class ServerSpec:
     ready_path: str
     load: LoadSpec
     options: dict[str, Any] = field(default_factory=dict)  # more keywords for ``running``
+    levels: tuple[int, ...] | None = None  # None: the mode's levels
 
     def start(self, label: str, logs: Path) -> AbstractContextManager[Server]:
         port = free_port()
@@ -136,18 +146,65 @@ class ServerSpec:
         )
 
 
-def rectifier_spec(repo: Path, model: str, image: Path, workers: int = 1) -> ServerSpec:
+def rectifier_spec(
+    repo: Path,
+    model: str,
+    image: Path,
+    workers: int = 1,
+    protocol: str = "v1",
+    levels: tuple[int, ...] | None = None,
+) -> ServerSpec:
+    path = f"/v1/models/{model}/predict" if protocol == "v1" else f"/v2/models/{model}/infer"
     return ServerSpec(
         lambda port: rectifier_command(repo, port, workers=workers),
         "/readyz",
-        LoadSpec(image, f"/v1/models/{model}/predict"),
+        LoadSpec(image, path, protocol=protocol),
+        levels=levels,
     )
+
+
+def measure_pass(
+    spec: ServerSpec, label: str, logs: Path, mode: Mode, levels: tuple[int, ...], model: str
+) -> list[dict[str, Any]]:
+    """Start a server, drive it once over ``levels``, stop it (``BenchError`` on failure)."""
+    duration, warmup = mode.window(model)
+    with spec.start(label, logs) as server:
+        return drive(server, spec.load, levels, duration=duration, warmup=warmup)
+
+
+def measure_alternating(
+    specs: dict[str, ServerSpec], model: str, logs: Path, mode: Mode
+) -> dict[str, Any]:
+    """``mode.repeats`` rounds; each round starts, drives and stops every server once, in
+    an order rotated by one each round, so load from other jobs on a shared machine falls
+    on all of them alike. Pass ``i`` of every server comes from round ``i``, so ratios can
+    be taken within a round. A server that fails once is dropped with its error."""
+    passes: dict[str, list[list[dict[str, Any]]]] = {name: [] for name in specs}
+    failed: dict[str, str] = {}
+    order = list(specs)
+    for index in range(mode.repeats):
+        shift = index % len(order)
+        for name in order[shift:] + order[:shift]:
+            if name in failed:
+                continue
+            spec, label = specs[name], f"{model}-{name}-r{index + 1}"
+            log.info("== %s: %s (round %d of %d)", model, name, index + 1, mode.repeats)
+            levels = spec.levels or mode.levels
+            try:
+                passes[name].append(measure_pass(spec, label, logs, mode, levels, model))
+            except BenchError as exc:
+                log.error("%s", exc)
+                failed[name] = str(exc).splitlines()[0]
+    return {
+        name: {"error": failed[name]} if name in failed else aggregate(passes[name])
+        for name in specs
+    }
 
 
 def measure_server(
     spec: ServerSpec, label: str, logs: Path, mode: Mode, levels: tuple[int, ...], model: str
 ) -> dict[str, Any]:
-    """Start a server, run ``mode.repeats`` passes over ``levels``, stop it."""
+    """One server alone: ``mode.repeats`` passes over ``levels`` in one start."""
     duration, warmup = mode.window(model)
     try:
         with spec.start(label, logs) as server:
@@ -221,6 +278,18 @@ def bench_model(
             LoadSpec(image, "/predict"),
             {"env": peer_env},
         ),
+        # The same images over the Open Inference Protocol (the per-request protocol cost
+        # shows on the overhead-bound model only).
+        **(
+            {
+                f"rectifier_{protocol.replace('-', '_')}": rectifier_spec(
+                    repo, name, image, protocol=protocol, levels=(1, 16)
+                )
+                for protocol in ("v2-binary", "v2-json")
+            }
+            if name not in SLOW_MODELS
+            else {}
+        ),
         "bentoml": ServerSpec(
             environment.bentoml_command,
             "/readyz",
@@ -228,14 +297,11 @@ def bench_model(
             {"env": peer_env, "cwd": REPO / "bench" / "peers", "ready_timeout": 180.0},
         ),
     }
-    for server, spec in servers.items():
-        if server == "bentoml" and args.bentoml_error:
-            result["servers"][server] = {"error": args.bentoml_error}
-            continue
-        log.info("== %s: %s", name, server)
-        result["servers"][server] = measure_server(
-            spec, f"{name}-{server}", logs, mode, mode.levels, name
-        )
+    if args.bentoml_error:
+        del servers["bentoml"]
+    result["servers"] = measure_alternating(servers, name, logs, mode)
+    if args.bentoml_error:
+        result["servers"]["bentoml"] = {"error": args.bentoml_error}
     if not args.no_profile:
         result["profile"] = profile_rectifier(prepared, mode, logs, servers["rectifier"])
     return result
@@ -379,6 +445,7 @@ def main(argv: list[str] | None = None) -> int:
         "slow_duration": mode.slow_duration,
         "slow_warmup": mode.slow_warmup,
         "levels": list(mode.levels),
+        "cores": environment.cores(),
         "sgemm_size": mode.sgemm_size,
         "mode_settings": asdict(mode),
     }

@@ -138,6 +138,26 @@ class LoadSpec:
     image: Path
     path: str
     field: str = "image"
+    protocol: str = "v1"  # rectifier bench --protocol: v1, v2-binary or v2-json
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def group_cpu_s(pgid: int) -> float:
+    """User + system CPU seconds of every live process in process group ``pgid`` (a
+    server started by ``running`` leads its own group, children and workers included)."""
+    total = 0
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
 
 
 def drive(
@@ -148,24 +168,32 @@ def drive(
     duration: float,
     warmup: float,
 ) -> list[dict[str, Any]]:
-    """One pass of the load generator over ``levels`` (in its own process); its JSON rows."""
-    command = [
-        PYTHON, "-m", "service.loadgen", server.url, "--image", str(load.image),
-        "--path", load.path, "--field", load.field,
-        "--concurrency", ",".join(str(c) for c in levels),
-        "--duration", str(duration), "--warmup", str(warmup), "--json",
-    ]  # fmt: skip
-    budget = len(levels) * (duration + warmup + 15) + 30
-    try:
-        done = subprocess.run(
-            command, cwd=REPO, capture_output=True, text=True, timeout=budget, check=False
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BenchError(f"load generator against {server.name} ran past {budget:g}s") from exc
-    if done.returncode != 0:
-        raise BenchError(
-            f"load generator against {server.name} failed ({done.returncode}): "
-            f"{done.stderr.strip()}\n{server.log_tail(10)}"
-        )
-    rows: list[dict[str, Any]] = json.loads(done.stdout)["results"]
+    """The load generator (its own process, one per level) against ``server``; its JSON
+    rows, each with ``server_cpu``: the cores the server's process group used while the
+    level ran (its warm-up included), and the generator's own ``cpu_cores``."""
+    rows = []
+    for level in levels:
+        command = [
+            PYTHON, "-m", "service.loadgen", server.url, "--image", str(load.image),
+            "--path", load.path, "--field", load.field, "--protocol", load.protocol,
+            "--concurrency", str(level), "--duration", str(duration),
+            "--warmup", str(warmup), "--json",
+        ]  # fmt: skip
+        budget = duration + warmup + 45
+        cpu_before, started = group_cpu_s(server.process.pid), time.monotonic()
+        try:
+            done = subprocess.run(
+                command, cwd=REPO, capture_output=True, text=True, timeout=budget, check=False
+            )
+        except subprocess.TimeoutExpired as exc:
+            raise BenchError(f"load generator against {server.name} ran past {budget:g}s") from exc
+        elapsed = time.monotonic() - started
+        if done.returncode != 0:
+            raise BenchError(
+                f"load generator against {server.name} failed ({done.returncode}): "
+                f"{done.stderr.strip()}\n{server.log_tail(10)}"
+            )
+        (row,) = json.loads(done.stdout)["results"]
+        row["server_cpu"] = (group_cpu_s(server.process.pid) - cpu_before) / elapsed
+        rows.append(row)
     return rows

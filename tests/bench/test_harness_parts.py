@@ -88,3 +88,42 @@ def test_scale_out_section_has_its_own_markers(tmp_path: Path) -> None:
     )
     text = path.read_text()
     assert "serving" in text and "new" in text and "old" not in text
+
+
+def _level(runs: list[float], server_cpu: float = 1.0, loadgen_cpu: float = 0.5) -> dict:
+    def timing(values: list[float]) -> dict:
+        ordered = sorted(values)
+        return {"median": ordered[len(ordered) // 2], "min": ordered[0], "max": ordered[-1],
+                "runs": values}  # fmt: skip
+
+    return {"rps": timing(runs), "p50": timing([1.0]), "p90": timing([1.0]),
+            "p99": timing([1.0]), "errors": 0, "server_cpu": timing([server_cpu]),
+            "loadgen_cpu": timing([loadgen_cpu])}  # fmt: skip
+
+
+def test_litserve_and_v2_ratios_are_taken_within_each_round() -> None:
+    from bench.report import round_ratios
+
+    model = {"servers": {
+        "rectifier": {"levels": {"16": _level([1000, 500, 800])}},
+        "litserve": {"levels": {"16": _level([400, 250, 500])}},
+    }}  # fmt: skip
+    # A busy second round halves both servers: the ratio per round ignores it.
+    assert round_ratios(model, "rectifier", "litserve", 16) == [2.5, 2.0, 1.6]
+    assert round_ratios(model, "rectifier", "bentoml", 16) == []
+
+
+def test_same_box_ceiling_adds_the_core_time_of_each_part_of_a_request() -> None:
+    from bench.report import same_box_ceiling
+
+    model = {
+        # the floor: 4000 req/s using 1.5 server cores and 0.5 load-generator cores
+        "servers": {"http_floor": {"levels": {"16": _level([4000], 1.5, 0.5)}}},
+        "limit": {"32": {"images_per_s": {"median": 2000.0}}},  # 1 ms of 2 cores per image
+        "decode_preprocess_ms": {"median": 0.5},
+    }
+    ceiling = same_box_ceiling(model, cores=2)
+    assert ceiling is not None
+    assert ceiling["http_ms"] == 0.5 and ceiling["inference_ms"] == 1.0
+    assert ceiling["rps"] == 2 / 0.002  # 0.5 + 1.0 + 0.5 ms of core time per request
+    assert ceiling["of_limit"] == 0.5
