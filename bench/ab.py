@@ -31,7 +31,16 @@ if __package__ in (None, ""):  # run as a script: the repository, not bench/, on
     sys.path[0] = str(Path(__file__).resolve().parents[1])
 
 from bench import environment
-from bench.servers import REPO, BenchError, LoadSpec, drive, free_port, rectifier_command, running
+from bench.servers import (
+    REPO,
+    BenchError,
+    LoadSpec,
+    add_load_arguments,
+    drive,
+    free_port,
+    rectifier_command,
+    running,
+)
 
 log = logging.getLogger("bench.ab")
 
@@ -146,12 +155,7 @@ def main(argv: list[str] | None = None) -> int:
                         "the first is the base of the ratios")  # fmt: skip
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--model", default="demo")
-    parser.add_argument("--image", type=Path, default=REPO / "examples" / "images" / "no_entry.jpg")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per level")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--levels", type=lambda t: [int(x) for x in t.split(",")], default=[1, 16])
-    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
+    add_load_arguments(parser, duration=5.0)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)

@@ -467,13 +467,15 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
     models = results["models"]
     figure, axes = plt.subplots(1, len(models), figsize=(6.5 * len(models), 4.5), squeeze=False)
     levels = results["meta"]["levels"]
+    # One colour per server in every panel (the V2 rows exist for simple_cnn only).
+    colours = dict(zip(SERVER_LABELS, plt.get_cmap("tab10").colors, strict=False))
     for axis, (name, model) in zip(axes[0], models.items(), strict=True):
         servers = [s for s in SERVER_LABELS if "levels" in model["servers"].get(s, {})]
         width = 0.8 / max(1, len(servers))
         for index, server in enumerate(servers):
             values = [server_rps(model, server, level) or 0.0 for level in levels]
             positions = [i + (index - (len(servers) - 1) / 2) * width for i in range(len(levels))]
-            axis.bar(positions, values, width, label=SERVER_LABELS[server])
+            axis.bar(positions, values, width, label=SERVER_LABELS[server], color=colours[server])
         batch, limit = best_limit(model)
         axis.axhline(limit, color="black", linestyle="--", linewidth=1)
         axis.text(
@@ -492,8 +494,10 @@ def write_chart(results: dict[str, Any], path: Path) -> None:
         " (quick run)" if results["meta"]["mode"] == "quick" else ""
     )
     figure.suptitle(title)
-    handles, labels = axes[0][0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=8)
-    figure.tight_layout(rect=(0, 0.07, 1, 1))
+    legend = {}  # every server of every panel, once
+    for axis in axes[0]:
+        legend.update(zip(*reversed(axis.get_legend_handles_labels()), strict=True))
+    figure.legend(legend.values(), legend.keys(), loc="lower center", ncol=4, fontsize=8)
+    figure.tight_layout(rect=(0, 0.12, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a script: the repository, not bench/, on
 from bench import environment
 from bench.report import write_markdown
 from bench.run import ServerSpec, aggregate, rectifier_spec
-from bench.servers import PYTHON, REPO, BenchError, LoadSpec, drive
+from bench.servers import PYTHON, REPO, BenchError, LoadSpec, add_load_arguments, drive
 
 log = logging.getLogger("bench.scale_out")
 
@@ -170,13 +170,8 @@ def render(results: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=Path, default=REPO / "models", help="[models]")
-    parser.add_argument("--image", type=Path, default=REPO / "examples" / "images" / "no_entry.jpg")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=4.0, help="seconds per level")
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--levels", type=lambda t: [int(x) for x in t.split(",")], default=[1, 16])
+    add_load_arguments(parser, duration=4.0)
     parser.add_argument("--markdown", type=Path, default=REPO / "docs" / "BENCHMARKS.md")
-    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
     log.setLevel(logging.INFO)

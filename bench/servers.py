@@ -7,6 +7,7 @@ period. Startup and every load run are bounded in time.
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -28,6 +29,16 @@ PYTHON = sys.executable
 
 class BenchError(RuntimeError):
     """A server would not start or a measurement could not be taken."""
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, duration: float) -> None:
+    """The options every round-based comparison takes: the image, rounds and load levels."""
+    parser.add_argument("--image", type=Path, default=REPO / "examples" / "images" / "no_entry.jpg")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=duration, help="seconds per level")
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--levels", type=lambda t: [int(x) for x in t.split(",")], default=[1, 16])
+    parser.add_argument("--results", type=Path, default=REPO / "bench" / "results")
 
 
 def free_port() -> int:
@@ -144,10 +155,10 @@ class LoadSpec:
 TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def group_cpu_s(pgid: int) -> float:
-    """User + system CPU seconds of every live process in process group ``pgid`` (a
-    server started by ``running`` leads its own group, children and workers included)."""
-    total = 0
+def tree_cpu_s(root: int) -> float:
+    """User + system CPU seconds of process ``root`` and all its live descendants (server
+    workers that start process groups of their own included)."""
+    stats: dict[int, tuple[int, int]] = {}  # pid -> (parent pid, CPU ticks)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -155,8 +166,16 @@ def group_cpu_s(pgid: int) -> float:
             fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[2]) == pgid:  # fields after the command: state, ppid, pgrp, ...
-            total += int(fields[11]) + int(fields[12])  # utime, stime
+        # fields after the command: state, ppid, pgrp, ...; utime and stime at 11 and 12
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    children: dict[int, list[int]] = {}
+    for pid, (parent, _) in stats.items():
+        children.setdefault(parent, []).append(pid)
+    total, pending = 0, [root]
+    while pending:
+        pid = pending.pop()
+        total += stats.get(pid, (0, 0))[1]
+        pending.extend(children.get(pid, ()))
     return total / TICKS
 
 
@@ -169,7 +188,7 @@ def drive(
     warmup: float,
 ) -> list[dict[str, Any]]:
     """The load generator (its own process, one per level) against ``server``; its JSON
-    rows, each with ``server_cpu``: the cores the server's process group used while the
+    rows, each with ``server_cpu``: the cores the server's processes used while the
     level ran (its warm-up included), and the generator's own ``cpu_cores``."""
     rows = []
     for level in levels:
@@ -180,7 +199,7 @@ def drive(
             "--warmup", str(warmup), "--json",
         ]  # fmt: skip
         budget = duration + warmup + 45
-        cpu_before, started = group_cpu_s(server.process.pid), time.monotonic()
+        cpu_before, started = tree_cpu_s(server.process.pid), time.monotonic()
         try:
             done = subprocess.run(
                 command, cwd=REPO, capture_output=True, text=True, timeout=budget, check=False
@@ -194,6 +213,6 @@ def drive(
                 f"{done.stderr.strip()}\n{server.log_tail(10)}"
             )
         (row,) = json.loads(done.stdout)["results"]
-        row["server_cpu"] = (group_cpu_s(server.process.pid) - cpu_before) / elapsed
+        row["server_cpu"] = (tree_cpu_s(server.process.pid) - cpu_before) / elapsed
         rows.append(row)
     return rows

@@ -1,9 +1,10 @@
 """``rectifier serve --workers N``: N server processes sharing one listening socket.
 
 Why: one process serves every request's HTTP and JSON work on one event-loop thread that
-holds the GIL about 1.2 ms per request, which caps it well below what the cores can do
-(docs/BENCHMARKS.md). N processes each run the whole service (their own event loop,
-decode pool, batcher and onnxruntime session) on a share of the cores.
+needs ~0.6 ms of CPU per request for a small model, and shares the GIL with the batcher,
+which caps it below what the cores can do (docs/BENCHMARKS.md, "Reading the 2026-12-06
+run"). N processes each run the whole service (their own event loop, decode pool, batcher
+and onnxruntime session) on a share of the cores.
 
 The parent binds the socket, starts the workers with ``spawn`` (a fresh interpreter: no
 onnxruntime or thread state copied by ``fork``) and supervises them:

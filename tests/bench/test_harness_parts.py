@@ -127,3 +127,35 @@ def test_same_box_ceiling_adds_the_core_time_of_each_part_of_a_request() -> None
     assert ceiling["http_ms"] == 0.5 and ceiling["inference_ms"] == 1.0
     assert ceiling["rps"] == 2 / 0.002  # 0.5 + 1.0 + 0.5 ms of core time per request
     assert ceiling["of_limit"] == 0.5
+
+
+def test_server_cpu_counts_descendants_in_their_own_process_groups(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+    import time
+
+    from bench.servers import tree_cpu_s
+
+    ready = tmp_path / "ready"
+    worker = (  # like a `rectifier serve --workers` worker: its own process group, busy
+        "import os, time; os.setpgrp(); end = time.process_time() + 0.3\n"
+        "while time.process_time() < end: pass\n"
+        f"open({str(ready)!r}, 'w').close(); time.sleep(30)"
+    )
+    parent = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import subprocess, sys; subprocess.run([sys.executable, '-c', {worker!r}])",
+        ]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not ready.exists():
+            assert time.monotonic() < deadline, "the worker never finished its busy spell"
+            time.sleep(0.05)
+        assert tree_cpu_s(parent.pid) >= 0.25
+    finally:
+        subprocess.run(["pkill", "-P", str(parent.pid)], check=False)
+        parent.kill()
+        parent.wait()

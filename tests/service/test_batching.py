@@ -73,10 +73,11 @@ def test_idle_batcher_runs_at_once_without_delay():
     asyncio.run(scenario())
 
 
-def test_max_delay_gathers_a_fuller_batch():
+@pytest.mark.parametrize("streams", [1, 3])  # with streams, one worker gathers at a time
+def test_max_delay_gathers_a_fuller_batch(streams):
     async def scenario() -> None:
         model = FakeModel()
-        batcher = await started(model, max_batch_size=4, max_delay_s=0.2)
+        batcher = await started(model, max_batch_size=4, max_delay_s=0.2, streams=streams)
         first = asyncio.ensure_future(batcher.submit(rows(1)))
         await asyncio.sleep(0.02)
         second = asyncio.ensure_future(batcher.submit(rows(2)))
@@ -215,21 +216,6 @@ def test_streams_run_batches_concurrently():
         np.testing.assert_array_equal((await first).outputs[0], rows(1) * 2)
         np.testing.assert_array_equal(second.outputs[0], rows(2) * 2)
         assert second.batch_size == 1
-        batcher.stop(5)
-
-    asyncio.run(scenario())
-
-
-def test_with_streams_a_batch_delay_still_gathers_one_batch():
-    async def scenario() -> None:
-        model = FakeModel()
-        batcher = await started(model, max_batch_size=4, max_delay_s=0.2, streams=3)
-        first = asyncio.ensure_future(batcher.submit(rows(1)))
-        await asyncio.sleep(0.02)
-        second = asyncio.ensure_future(batcher.submit(rows(2)))
-        results = await asyncio.gather(first, second)
-        assert model.batches == [2]
-        assert results[1].batch_size == 2
         batcher.stop(5)
 
     asyncio.run(scenario())
