@@ -70,7 +70,6 @@ DEFAULT_PATHS = {
     Protocol.V2_BINARY: "/v2/models/{model}/infer",
     Protocol.V2_JSON: "/v2/models/{model}/infer",
 }
-DEFAULT_PATH = DEFAULT_PATHS[Protocol.V1]
 
 
 def post_request(

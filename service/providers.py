@@ -106,11 +106,17 @@ def plan_providers(settings: Settings) -> ProviderPlan:
     return ProviderPlan([(n, _provider_options(n, settings)) for n in names], explicit=True)
 
 
+def intra_op_threads(settings: Settings) -> int:
+    """Threads onnxruntime may use for one run: ``RECTIFIER_INTRA_OP_THREADS``, which
+    ``--workers`` and Ray replicas set to their share of the cores, else every core."""
+    return settings.intra_op_threads or available_cpus()
+
+
 def session_options(settings: Settings) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = settings.intra_op_threads or available_cpus()
+    options.intra_op_num_threads = intra_op_threads(settings)
     options.inter_op_num_threads = settings.inter_op_threads
     spinning = "1" if settings.allow_spinning else "0"
     options.add_session_config_entry("session.intra_op.allow_spinning", spinning)
@@ -157,7 +163,7 @@ def select_providers(settings: Settings) -> ProviderPlan:
         "execution providers: %s (%s); CPU intra-op threads %d, spinning %s",
         ", ".join(plan.names),
         "explicit" if plan.explicit else "auto",
-        settings.intra_op_threads or available_cpus(),
+        intra_op_threads(settings),
         "on" if settings.allow_spinning else "off",
     )
     return plan

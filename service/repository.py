@@ -23,12 +23,17 @@ import numpy as np
 import onnxruntime as ort
 
 from model.card import CardError, ModelCard, card_from_metadata
-from model.cpus import available_cpus
 from model.layout import MODEL_FILE, discover
 from service.batching import BatchObserver, DynamicBatcher
 from service.config import Settings
 from service.errors import APIError
-from service.providers import CPU, ProviderError, ProviderPlan, create_session
+from service.providers import (
+    CPU,
+    ProviderError,
+    ProviderPlan,
+    create_session,
+    intra_op_threads,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +60,13 @@ class LatencyWindow:
 def auto_streams(providers: list[str], single_run_s: float | None, cpus: int) -> int:
     """Concurrent batches for a model when ``RECTIFIER_INFERENCE_STREAMS`` is not set.
 
-    Two on the CPU (with two ``cpus`` or more) when a batch-1 run is shorter than the GIL
-    switch interval: such a model's batches are so short that the GIL, not the cores,
-    paces a single worker, and a second worker runs a batch while the first waits to win
-    the GIL back from the event loop. One otherwise: a long run (resnet18 on the CPU, any
-    GPU) gains nothing, and two would split the cores between two runs, slowing a lone
-    request. docs/BENCHMARKS.md ("Levers") has the measurements.
+    ``cpus``: the cores this process's onnxruntime may use (``intra_op_threads``, a worker's
+    or a Ray replica's share). Two on the CPU, with two ``cpus`` or more, when a batch-1 run
+    is shorter than the GIL switch interval: such a model's batches are so short that the
+    GIL, not the cores, paces a single worker, and a second worker runs a batch while the
+    first waits to win the GIL back from the event loop. One otherwise: a long run
+    (resnet18 on the CPU, any GPU) gains nothing, and two would split the cores between two
+    runs, slowing a lone request. docs/BENCHMARKS.md ("Levers") has the measurements.
     """
     if single_run_s is None or providers[:1] != [CPU] or cpus < 2:
         return 1
@@ -209,10 +215,8 @@ class ModelRepository:
             )
         output_names = [o.name for o in session.get_outputs()]
         single_run_s = self._warm_up(session, card, output_names) if self.settings.warmup else None
-        # This process's share of the cores: under --workers each worker has its own.
-        cpus = max(1, available_cpus() // self.settings.workers)
         streams = self.settings.inference_streams or auto_streams(
-            session.get_providers(), single_run_s, cpus
+            session.get_providers(), single_run_s, intra_op_threads(self.settings)
         )
         holder: dict[str, ServedModel] = {}
         batcher = DynamicBatcher(
