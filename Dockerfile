@@ -78,7 +78,7 @@ RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
 COPY model/decoding/ model/decoding/
-COPY model/cam.py model/explain.py model/explain_cli.py model/files.py model/
+COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel \
@@ -129,7 +129,7 @@ RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
 COPY model/decoding/ model/decoding/
-COPY model/cam.py model/explain.py model/explain_cli.py model/files.py model/
+COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel

@@ -1,7 +1,7 @@
 """Decode cost of one 512x512 CT slice: uncompressed DICOM against the compressed transfer
 syntaxes the installed plugins handle, and against an 8-bit and a 16-bit PNG of the same
 picture, through the shared decoder (``model.decoding.decode_image``) and through the
-service's decode + preprocess (``service.decoding.decode_into``) for a 224 px model.
+service's decode + preprocess (``service.inference.decode_upload.decode_into``) for a 224 px model.
 
 Rounds alternate over the formats (A B C ... A B C ...), so load from other processes hits
 each alike; each round's median is kept, and the table gives the median of rounds, their
@@ -30,7 +30,7 @@ from PIL import Image  # noqa: E402
 
 from model.card import Preprocessing  # noqa: E402
 from model.decoding import decode_image  # noqa: E402
-from service.decoding import decode_into  # noqa: E402
+from service.inference.decode_upload import decode_into  # noqa: E402
 from tests.dicomfiles import SYNTAXES, ct_bytes, ct_slice  # noqa: E402
 
 SIZE = 512

@@ -67,7 +67,7 @@ def versions() -> dict[str, str]:
 
 
 def settings_summary() -> str:
-    from service.config import load_settings
+    from service.plumbing.settings import load_settings
 
     settings = load_settings(models_dir=REPO, device="cpu")
     threads = settings.intra_op_threads or cores()

@@ -54,14 +54,14 @@ DRY_RUN = Durations(limit_seconds=0.2, duration=0.5, warmup=0.2)
 
 
 def settings_for(device: str, models_dir: Path) -> Any:
-    from service.config import load_settings
+    from service.plumbing.settings import load_settings
 
     return load_settings(models_dir=models_dir, device=device)
 
 
 def session_on(device: str, model: Path, models_dir: Path) -> Any:
     """A session built exactly as the service builds it (explicit device: no fallback)."""
-    from service.providers import create_session, select_providers
+    from service.inference.providers import create_session, select_providers
 
     settings = settings_for(device, models_dir)
     return create_session(model, settings, select_providers(settings))
@@ -71,7 +71,7 @@ def check_providers(dry_run: bool, model: Path, models_dir: Path) -> dict[str, A
     """Which providers load; in a dry run, that CUDA is refused loudly instead."""
     import onnxruntime as ort
 
-    from service.providers import CUDA, TENSORRT, ProviderError
+    from service.inference.providers import CUDA, TENSORRT, ProviderError
 
     available = ort.get_available_providers()
     result: dict[str, Any] = {"onnxruntime": ort.__version__, "available": available}

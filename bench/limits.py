@@ -39,8 +39,8 @@ class Timing:
 
 def service_session(model: Path, models_dir: Path) -> ort.InferenceSession:
     """A CPU session built with the service's own ``session_options`` and default settings."""
-    from service.config import load_settings
-    from service.providers import session_options
+    from service.inference.providers import session_options
+    from service.plumbing.settings import load_settings
 
     options = session_options(load_settings(models_dir=models_dir, device="cpu"))
     return ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
@@ -118,8 +118,8 @@ def sgemm_gflops(size: int = 2048, repeats: int = 5) -> Timing:
 def decode_preprocess_ms(image: Path, model: Path, repeats: int = 200) -> Timing:
     """Median ms per run of the service's own decode + preprocess (``decode_into``)."""
     from model.card import read_card
-    from service.config import Settings
-    from service.decoding import decode_into
+    from service.inference.decode_upload import decode_into
+    from service.plumbing.settings import Settings
 
     spec = read_card(model).preprocessing
     payload = image.read_bytes()

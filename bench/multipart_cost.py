@@ -1,4 +1,4 @@
-"""Per-request multipart parse cost: the hand-written parser in ``service/uploads.py``
+"""Per-request multipart parse cost: the hand-written parser in ``service/protocols/v1/uploads.py``
 against python-multipart's (``bench/multipart_library.py``), on the same bodies.
 
     python bench/multipart_cost.py [--rounds 7] [--instructions]
@@ -40,7 +40,7 @@ import numpy as np
 from PIL import Image
 
 from bench.multipart_library import parse_multipart_library
-from service.uploads import Part, parse_multipart
+from service.protocols.v1.uploads import Part, parse_multipart
 
 Parser = Callable[[bytes, str], list[Part]]
 PARSERS: dict[str, Parser] = {

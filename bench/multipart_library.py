@@ -1,4 +1,5 @@
-"""The contender in the multipart decision: ``service.uploads.parse_multipart``'s contract
+"""The contender in the multipart decision:
+``service.protocols.v1.uploads.parse_multipart``'s contract
 (the same input, the same parts, the same ``invalid_multipart`` refusals) built on
 python-multipart's ``MultipartParser``, the parser Starlette uses.
 
@@ -12,8 +13,8 @@ from __future__ import annotations
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser
 
-from service.errors import APIError
-from service.uploads import MAX_BOUNDARY_LENGTH, header_params
+from service.plumbing.errors import APIError
+from service.protocols.v1.uploads import MAX_BOUNDARY_LENGTH, header_params
 
 Part = tuple[dict[str, str], bytes]
 

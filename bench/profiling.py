@@ -16,7 +16,11 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 # Inclusive shares are ranked for this repository's frames: the thread and event-loop roots
 # above them are near 100% and say nothing.
 OWN_CODE = ("service/", "model/")
-ROOT_FRAMES = {"<module> (service/__main__.py)", "main (model/cli.py)", "serve (service/cli.py)"}
+ROOT_FRAMES = {
+    "<module> (service/__main__.py)",
+    "main (model/cli.py)",
+    "serve (service/run/cli.py)",
+}
 
 
 def py_spy() -> str | None:

@@ -1,6 +1,6 @@
 """Ray Serve against the plain server, in one run: ``python bench/scale_out.py``.
 
-Four servers on the same model repository, image and load generator (``service.loadgen``
+Four servers on the same model repository, image and load generator (``service.loadgen.client``
 through ``bench.servers.drive``): ``rectifier serve`` with 1 and 2 ``--workers``, and
 ``rectifier serve --engine ray`` with 1 and 2 replicas (each on its own local Ray
 instance, a replica reserving its share of the cores, as a worker gets its share). Rounds

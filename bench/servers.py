@@ -193,7 +193,7 @@ def drive(
     rows = []
     for level in levels:
         command = [
-            PYTHON, "-m", "service.loadgen", server.url, "--image", str(load.image),
+            PYTHON, "-m", "service.loadgen.client", server.url, "--image", str(load.image),
             "--path", load.path, "--field", load.field, "--protocol", load.protocol,
             "--concurrency", str(level), "--duration", str(duration),
             "--warmup", str(warmup), "--json",

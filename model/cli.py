@@ -7,8 +7,8 @@ fast and work in the torch-free serving image, where the training package is abs
 
 from __future__ import annotations
 
-import importlib.util
 import logging
+from importlib.metadata import entry_points
 
 import typer
 
@@ -35,24 +35,23 @@ def _root(
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
-# Modules that add commands with ``register(app)``. A module that is not installed
-# (training, and the registry's pull, in the serving image) is skipped.
-COMMAND_MODULES = (
-    "model.registry_cli",
-    "model.explain_cli",
-    "training.export_cli",
-    "training.cli",
-    "training.study_cli",
-    "service.cli",
-    "service.loadgen",
-)
+COMMAND_GROUP = "rectifier.commands"
 
 
 def _register_package_commands() -> None:
-    for module in COMMAND_MODULES:
-        package = module.partition(".")[0]
-        if importlib.util.find_spec(package) and importlib.util.find_spec(module):
-            importlib.import_module(module).register(app)
+    """Every ``register(app)`` of the ``rectifier.commands`` entry points (pyproject.toml).
+
+    An entry point whose own module is absent (training in the serving image) is skipped;
+    a missing dependency inside a module that is present is a real error and surfaces.
+    """
+    for entry in entry_points(group=COMMAND_GROUP):
+        try:
+            register = entry.load()
+        except ModuleNotFoundError as exc:
+            if exc.name and (entry.module == exc.name or entry.module.startswith(f"{exc.name}.")):
+                continue
+            raise
+        register(app)
 
 
 _register_package_commands()

@@ -71,7 +71,7 @@ def export_command(
 
 
 def register_export(path: Path, name: str, tracking_uri: str | None) -> None:
-    from model.registry import RegistryError, register_onnx
+    from model.mlflow_registry import RegistryError, register_onnx
 
     try:
         registered = register_onnx(path, name, tracking_uri)

@@ -1,5 +1,5 @@
 """The one error every decoder raises: a code from the service's error vocabulary
-(``service.errors.ERROR_STATUS``) and a message that names the problem.
+(``service.plumbing.errors.ERROR_STATUS``) and a message that names the problem.
 
 Messages are written here, never copied from a library's exception text: a DICOM file's
 values may be patient identifiers, and no message may carry one (docs/medical-imaging.md).

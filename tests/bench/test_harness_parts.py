@@ -24,8 +24,8 @@ def test_flops_of_the_shared_rgb_model(model_repo) -> None:  # type: ignore[no-u
 def test_profile_summary_ranks_self_and_own_inclusive_frames() -> None:
     collapsed = "\n".join(
         [
-            "run (uvicorn/server.py);handle (service/routers/predict.py);run (onnxruntime/x.py) 60",
-            "run (uvicorn/server.py);handle (service/routers/predict.py);decode (PIL/Image.py) 30",
+            "run (uvicorn/server.py);handle (service/v1/predict.py);run (onnxruntime/x.py) 60",
+            "run (uvicorn/server.py);handle (service/v1/predict.py);decode (PIL/Image.py) 30",
             "run (uvicorn/server.py);parse (multipart/multipart.py) 10",
         ]
     )
@@ -33,7 +33,7 @@ def test_profile_summary_ranks_self_and_own_inclusive_frames() -> None:
     assert summary["samples"] == 100
     assert summary["top_self"][0] == {"frame": "run (onnxruntime/x.py)", "percent": 60.0}
     assert summary["top_inclusive"] == [
-        {"frame": "handle (service/routers/predict.py)", "percent": 90.0}
+        {"frame": "handle (service/v1/predict.py)", "percent": 90.0}
     ]
 
 

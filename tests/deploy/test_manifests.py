@@ -3,7 +3,7 @@
 Offline: the Kubernetes resources are validated with kubernetes-validate's bundled schemas;
 for the custom resources (KServe InferenceService, KubeRay RayService) the pod specs they
 embed are validated as Pods. Environment names and values are checked against
-``service.config.Settings`` (its env prefix and fields, read from the class), probe paths
+``service.plumbing.settings.Settings`` (its env prefix and fields, read from the class), probe paths
 against the routes of the real app, the container arguments against the real
 ``rectifier serve`` options, ports against the containers' declared ports.
 """
@@ -20,7 +20,7 @@ import pytest
 import typer
 import yaml
 
-from service.config import Settings, load_settings
+from service.plumbing.settings import Settings, load_settings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = REPO_ROOT / "deploy"
@@ -80,7 +80,7 @@ def env_of(container: dict[str, Any]) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def app_get_paths(tmp_path_factory: pytest.TempPathFactory) -> set[str]:
-    from service.app import create_app
+    from service.app.factory import create_app
 
     app = create_app(Settings(models_dir=tmp_path_factory.mktemp("models")))
     return {path for path, item in app.openapi()["paths"].items() if "get" in item}
@@ -180,7 +180,7 @@ def test_serving_pods_listen_probe_and_mount_as_the_service_expects(doc, app_get
 
 
 def test_gpu_variant_asks_for_cuda_explicitly():
-    from service.config import parse_device
+    from service.plumbing.settings import parse_device
 
     for doc in by_kind("Deployment"):
         for _, container in containers(doc):

@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from model.card import Preprocessing
-from service.decoding import decode_into
-from service.errors import ERROR_STATUS, APIError
-from service.uploads import images_from_multipart
+from service.inference.decode_upload import decode_into
+from service.plumbing.errors import ERROR_STATUS, APIError
+from service.protocols.v1.uploads import images_from_multipart
 from tests.dicomfiles import SYNTAXES, ct_bytes
 from tests.hostile.generate import BOUNDARY, MULTIPART
 from tests.hostile.images import encode, scene

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 
 from bench.multipart_library import parse_multipart_library
-from service.errors import APIError
-from service.uploads import images_from_multipart, media_type, parse_multipart
+from service.plumbing.errors import APIError
+from service.protocols.v1.uploads import images_from_multipart, media_type, parse_multipart
 from tests.hostile.generate import MULTIPART, Case, build_corpus
 from tests.hostile.strategies import multipart_bodies
 

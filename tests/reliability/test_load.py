@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from model.card import read_card
-from service.loadgen import LoadResult, Target, build_image_request, run_event_loop, run_load
+from service.loadgen.client import LoadResult, Target, build_image_request, run_event_loop, run_load
 from tests.conftest import ExportedModel
 from tests.hostile.images import encode, scene
 from tests.hostile.rawhttp import send_raw

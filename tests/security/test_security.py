@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from service import auth
+from service.app import auth
 from tests.hostile.images import encode, png_bomb, scene
 from tests.hostile.rawhttp import send_raw
 from tests.serverutil import REPO_ROOT, RunningServer, running_server

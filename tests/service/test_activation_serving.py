@@ -16,8 +16,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from model.activations import ACTIVATIONS
-from service.app import create_app
-from service.config import Settings
+from service.app.factory import create_app
+from service.plumbing.settings import Settings
 from tests.conftest import make_checkpoint
 from tests.service.conftest import encode, pattern
 from tests.service.test_parity import TOLERANCE, served_probabilities, torch_probabilities

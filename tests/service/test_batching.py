@@ -8,8 +8,8 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from service.batching import DynamicBatcher, InferenceError
-from service.errors import APIError
+from service.inference.batching import DynamicBatcher, InferenceError
+from service.plumbing.errors import APIError
 
 
 class FakeModel:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import Settings, SettingsError, load_settings, parse_device
+from service.plumbing.settings import Settings, SettingsError, load_settings, parse_device
 
 
 @pytest.fixture(autouse=True)

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from model.decoding import load_and_preprocess
-from service.decoding import decode_into
-from service.errors import APIError
+from service.inference.decode_upload import decode_into
+from service.plumbing.errors import APIError
 from tests.dicomfiles import ct_bytes, multi_frame
 from tests.service.conftest import GRAY_SPEC, RGB_SPEC, encode, pattern
 

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from service.schemas import ErrorResponse, ModelInfo, ModelList, PredictionResponse
+from service.protocols.v1.schemas import ErrorResponse, ModelInfo, ModelList, PredictionResponse
 from tests.service.conftest import E2E_MAX_UPLOAD_BYTES, encode, pattern, png_with_size
 
 RGB = "/v1/models/rgb"

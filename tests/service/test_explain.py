@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from model.cam_file import explain_file
 from model.card import card_from_metadata, write_card
-from model.explain import explain_file
-from service.app import create_app
-from service.config import Settings
+from service.app.factory import create_app
+from service.plumbing.settings import Settings
 from tests.service.conftest import encode, pattern
 from tests.service.test_repository import wait_loaded
 

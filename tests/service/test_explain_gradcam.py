@@ -19,8 +19,8 @@ from model.cam import upsample
 from model.checkpoint import load_checkpoint
 from model.decoding import load_and_preprocess
 from model.export import export_checkpoint
-from service.app import create_app
-from service.config import Settings
+from service.app.factory import create_app
+from service.plumbing.settings import Settings
 from tests.conftest import make_checkpoint
 from tests.service.conftest import encode, pattern
 from tests.service.test_repository import wait_loaded

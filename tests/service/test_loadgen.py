@@ -15,8 +15,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from service import loadgen
-from service.loadgen import LoadgenError, Target
+from service.loadgen import client as loadgen
+from service.loadgen.client import LoadgenError, Target
 
 
 @pytest.fixture(scope="module")

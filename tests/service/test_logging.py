@@ -3,7 +3,12 @@ from __future__ import annotations
 import json
 import logging
 
-from service.logging import JSONFormatter, TextFormatter, _incoming_request_id, request_id_var
+from service.plumbing.logging import (
+    JSONFormatter,
+    TextFormatter,
+    _incoming_request_id,
+    request_id_var,
+)
 
 
 def record(message: str, **extra: object) -> logging.LogRecord:
@@ -28,7 +33,7 @@ def test_text_lines_end_with_the_request_id():
 
 
 def test_request_id_filter_reads_the_context():
-    from service.logging import _RequestIdFilter
+    from service.plumbing.logging import _RequestIdFilter
 
     token = request_id_var.set("ctx-7")
     try:

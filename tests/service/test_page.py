@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.config import Settings
-from service.routers.page import STATIC_DIR, STATIC_FILES
+from service.app.factory import create_app
+from service.app.page import STATIC_DIR, STATIC_FILES
+from service.plumbing.settings import Settings
 
 
 @pytest.fixture(scope="module")

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from model.decoding import load_and_preprocess
-from service.batching import DynamicBatcher
-from service.errors import APIError
-from service.pipeline import ImagePipeline
+from service.inference.batching import DynamicBatcher
+from service.inference.pipeline import ImagePipeline
+from service.plumbing.errors import APIError
 from tests.service.conftest import RGB_SPEC, encode, pattern
 
 IMAGES = [

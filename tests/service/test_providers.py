@@ -6,8 +6,7 @@ import onnxruntime as ort
 import pytest
 
 from model.cpus import available_cpus
-from service.config import Settings
-from service.providers import (
+from service.inference.providers import (
     CPU,
     ProviderError,
     create_session,
@@ -15,6 +14,7 @@ from service.providers import (
     select_providers,
     session_options,
 )
+from service.plumbing.settings import Settings
 
 CPU_ONLY = "CUDAExecutionProvider" not in ort.get_available_providers()
 
@@ -52,7 +52,7 @@ def test_cuda_options_come_from_settings(tmp_path):
     s = settings(
         tmp_path, cuda_device_id=1, cuda_mem_limit_bytes=2**30, cudnn_conv_algo_search="exhaustive"
     )
-    from service.providers import _provider_options
+    from service.inference.providers import _provider_options
 
     options = _provider_options("CUDAExecutionProvider", s)
     assert options["device_id"] == "1"

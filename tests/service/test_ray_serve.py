@@ -91,8 +91,8 @@ def run_cli(
 
 
 def test_replica_resources_follow_the_device_and_the_cpu_reservation(tmp_path):
-    from service.config import Settings
-    from service.ray_serve import Scaling, gpus_per_replica, replica_settings
+    from service.plumbing.settings import Settings
+    from service.run.ray_serve import Scaling, gpus_per_replica, replica_settings
 
     cpu, cuda = (
         Settings(models_dir=tmp_path, device="cpu"),

@@ -8,9 +8,9 @@ import time
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
-from service.config import Settings
-from service.state import state_of
+from service.app.factory import create_app
+from service.app.state import state_of
+from service.plumbing.settings import Settings
 
 
 def wait_loaded(client: TestClient) -> None:
@@ -94,7 +94,7 @@ def test_empty_repository_is_not_ready(tmp_path):
 
 
 def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
-    from service import repository
+    from service.app import repository
 
     original = repository.ModelRepository.load_all
 
@@ -117,8 +117,8 @@ def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
 
 
 def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypatch):
-    from service import repository
-    from service.providers import ProviderError
+    from service.app import repository
+    from service.inference.providers import ProviderError
 
     def broken(*args, **kwargs):
         raise ProviderError("CUDAExecutionProvider failed to initialise (test)")
@@ -149,7 +149,7 @@ def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypat
     ],
 )
 def test_auto_streams(providers, single_run_s, cpus, streams):
-    from service.repository import auto_streams
+    from service.app.repository import auto_streams
 
     assert auto_streams(providers, single_run_s, cpus) == streams
 

@@ -32,9 +32,9 @@ SCRIPT = textwrap.dedent(
 
     from pathlib import Path
     from fastapi.testclient import TestClient
-    from service.app import create_app
-    from service.config import Settings
-    import service.cli
+    from service.app.factory import create_app
+    from service.plumbing.settings import Settings
+    import service.run.cli
 
     app = create_app(Settings(models_dir=Path(sys.argv[1])))
     with TestClient(app) as client:
@@ -64,7 +64,7 @@ SCRIPT = textwrap.dedent(
             )
             assert response.status_code == 200, response.text
     # rectifier explain, the CLI's core, is torch-free too.
-    from model.explain import explain_file
+    from model.cam_file import explain_file
     explain_file(Path(sys.argv[2]), Path(sys.argv[1]) / "rgb")
     served = sorted(m for m in sys.modules if m.startswith("model."))
     # `rectifier` itself registers every command module it finds: `make serve` runs it too.

@@ -7,8 +7,13 @@ import pytest
 from starlette.requests import Request
 
 from bench.multipart_library import parse_multipart_library
-from service.errors import APIError
-from service.uploads import header_params, images_from_multipart, parse_multipart, read_body
+from service.plumbing.errors import APIError
+from service.protocols.v1.uploads import (
+    header_params,
+    images_from_multipart,
+    parse_multipart,
+    read_body,
+)
 
 CT = "multipart/form-data; boundary=XyZ"
 

@@ -15,8 +15,8 @@ import httpx
 import pytest
 
 from model import cpus
-from service.config import Settings
-from service.workers import per_worker_settings
+from service.plumbing.settings import Settings
+from service.run.workers import per_worker_settings
 from tests.serverutil import REPO_ROOT, model_info_pids, running_server
 from tests.service.conftest import encode, pattern
 
@@ -24,7 +24,7 @@ WORKERS = 2
 
 
 def test_workers_split_the_cores_unless_threads_are_set(model_repo_dir, monkeypatch):
-    monkeypatch.setattr("service.workers.available_cpus", lambda: 5)
+    monkeypatch.setattr("service.run.workers.available_cpus", lambda: 5)
     split = per_worker_settings(Settings(models_dir=model_repo_dir, workers=2))
     assert (split.intra_op_threads, split.decode_threads) == (2, 2)
     explicit = per_worker_settings(

@@ -14,7 +14,7 @@ CODEC_MODULES = (
 
 
 def test_codec_modules_import_without_the_web_stack_or_a_runtime() -> None:
-    imports = "; ".join(f"import service.v2.{name}" for name in CODEC_MODULES)
+    imports = "; ".join(f"import service.protocols.v2.{name}" for name in CODEC_MODULES)
     probe = (
         f"import sys; {imports}; "
         "print(sorted(m for m in ('fastapi', 'starlette', 'onnxruntime', 'torch', 'onnx') "

@@ -7,13 +7,13 @@ import zlib
 
 import pytest
 
-from service.v2.encoding import (
+from service.protocols.v2.encoding import (
     MIN_COMPRESSED_RESPONSE_BYTES,
     choose_response_coding,
     decode_content,
     encode_content,
 )
-from service.v2.errors import V2Error
+from service.protocols.v2.errors import V2Error
 
 BODY = b'{"inputs": []}' * 50
 

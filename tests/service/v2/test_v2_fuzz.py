@@ -12,12 +12,12 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.inputs import EncodedImages, TensorBatch
-from service.v2.codec import decode_request
-from service.v2.errors import V2Error
-from service.v2.request import parse_infer_request
-from service.v2.signature import ModelSignature, read_model_input
-from service.v2.tensors import KNOWN_DATATYPES
+from service.inference.inputs import EncodedImages, TensorBatch
+from service.protocols.v2.codec import decode_request
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.request import parse_infer_request
+from service.protocols.v2.signature import ModelSignature, read_model_input
+from service.protocols.v2.tensors import KNOWN_DATATYPES
 
 SIGNATURE = ModelSignature("image", (1, 2, 2), "probabilities", ("a", "b"))
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])

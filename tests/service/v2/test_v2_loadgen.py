@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service import loadgen
-from service.app import create_app
-from service.config import Settings
-from service.loadgen import Protocol
-from service.state import state_of
+from service.app.factory import create_app
+from service.app.state import state_of
+from service.loadgen import client as loadgen
+from service.loadgen.client import Protocol
+from service.plumbing.settings import Settings
 from tests.service.conftest import encode, pattern
 
 

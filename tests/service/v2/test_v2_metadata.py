@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from service.v2.metadata import model_metadata, server_metadata
-from service.v2.signature import ModelSignature
+from service.protocols.v2.metadata import model_metadata, server_metadata
+from service.protocols.v2.signature import ModelSignature
 
 
 def test_server_metadata_lists_the_extensions_we_implement() -> None:

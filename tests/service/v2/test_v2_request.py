@@ -11,8 +11,8 @@ import orjson
 import pytest
 import tritonclient.http as httpclient
 
-from service.v2.errors import V2Error
-from service.v2.request import InferRequest, RequestedOutput, parse_infer_request
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.request import InferRequest, RequestedOutput, parse_infer_request
 
 LIMIT = 1 << 20
 

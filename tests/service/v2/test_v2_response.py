@@ -7,9 +7,9 @@ import orjson
 import pytest
 import tritonclient.http as httpclient
 
-from service.v2.errors import V2Error
-from service.v2.request import InferRequest, RequestedOutput, RequestInput
-from service.v2.response import (
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.request import InferRequest, RequestedOutput, RequestInput
+from service.protocols.v2.response import (
     EncodedResponse,
     OutputPlan,
     classification_strings,
@@ -17,7 +17,7 @@ from service.v2.response import (
     error_body,
     plan_outputs,
 )
-from service.v2.signature import ModelSignature
+from service.protocols.v2.signature import ModelSignature
 
 LABELS = ("cat", "dog", "bird")
 SIGNATURE = ModelSignature("image", (3, 4, 4), "probabilities", LABELS)

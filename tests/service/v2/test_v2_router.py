@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from service.app import create_app
-from service.config import Settings
+from service.app.factory import create_app
+from service.plumbing.settings import Settings
 
 
 @pytest.fixture(scope="module")

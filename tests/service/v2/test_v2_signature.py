@@ -8,11 +8,11 @@ import numpy as np
 import orjson
 import pytest
 
-from service.inputs import EncodedImages, TensorBatch
-from service.v2.errors import V2Error
-from service.v2.request import InferRequest, parse_infer_request
-from service.v2.signature import ENCODED_IMAGE_INPUT, ModelSignature, read_model_input
-from service.v2.tensors import serialize_bytes
+from service.inference.inputs import EncodedImages, TensorBatch
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.request import InferRequest, parse_infer_request
+from service.protocols.v2.signature import ENCODED_IMAGE_INPUT, ModelSignature, read_model_input
+from service.protocols.v2.tensors import serialize_bytes
 
 SIGNATURE = ModelSignature("image", (3, 4, 4), "probabilities", ("cat", "dog", "bird"))
 MAX_BATCH = 8

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from tritonclient.utils import deserialize_bytes_tensor, serialize_byte_tensor
 
-from service.v2.errors import V2Error
-from service.v2.tensors import (
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.tensors import (
     array_from_binary,
     array_from_json,
     bytes_from_binary,

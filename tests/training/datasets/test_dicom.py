@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from model.card import Window
-from service.decoding import decode_into
+from service.inference.decode_upload import decode_into
 from tests.dicomfiles import ct_bytes
 from training.datasets import DatasetError, load_dataset
 

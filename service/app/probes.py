@@ -1,0 +1,44 @@
+"""Kubernetes-style probes and Prometheus metrics; open even when API keys are set."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from service.app.deps import State
+from service.plumbing.errors import APIError, JSONBytesResponse
+from service.plumbing.metrics import CONTENT_TYPE
+from service.protocols.v1.schemas import ErrorResponse, ReadinessResponse
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/livez", summary="The process is up")
+async def livez() -> dict[str, str]:
+    return {"status": "alive"}
+
+
+@router.get(
+    "/readyz",
+    response_model=ReadinessResponse,
+    responses={503: {"model": ErrorResponse}},
+    summary="Every model loaded and warmed (503 while loading and while shutting down)",
+)
+async def readyz(state: State) -> Response:
+    repository = state.repository
+    details: dict[str, Any] = (
+        repository.readiness() if repository is not None else {"state": "starting"}
+    )
+    if state.draining:
+        raise APIError("not_ready", "the server is shutting down", details)
+    if repository is None or not repository.ready:
+        reason = "models are still loading" if repository is None else repository.not_ready_reason()
+        raise APIError("not_ready", reason, details, headers={"Retry-After": "1"})
+    return JSONBytesResponse({"status": "ready", **details})
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(state: State) -> Response:
+    return Response(state.metrics.render(), media_type=CONTENT_TYPE)
