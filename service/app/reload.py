@@ -24,6 +24,7 @@ from typing import Any
 
 from model.layout import discover
 from service.app.repository import ModelFailure, ModelRepository, ServedModel
+from service.inference.batching import stop_batchers
 from service.plumbing.errors import APIError
 
 log = logging.getLogger(__name__)
@@ -54,7 +55,7 @@ class ModelReloader:
             loaded, failures = await asyncio.to_thread(self._load, sources, loop)
             previous = self.repository.models.get(name, {})
             if failures:
-                await asyncio.to_thread(_stop, loaded, 5.0)
+                await asyncio.to_thread(stop_batchers, [m.batcher for m in loaded], 5.0)
                 for failure in failures:
                     log.error(
                         "reload of %s version %s failed: %s; still serving versions %s",
@@ -111,10 +112,7 @@ class ModelReloader:
 
     async def _retire_later(self, models: list[ServedModel]) -> None:
         await asyncio.sleep(self.retire_after_s)
-        await asyncio.to_thread(_stop, models, self.repository.settings.shutdown_grace_s)
+        await asyncio.to_thread(
+            stop_batchers, [m.batcher for m in models], self.repository.settings.shutdown_grace_s
+        )
         log.info("retired %s", ", ".join(f"{m.name}:{m.version}" for m in models))
-
-
-def _stop(models: list[ServedModel], timeout: float) -> None:
-    for model in models:
-        model.batcher.stop(timeout)

@@ -24,7 +24,7 @@ import onnxruntime as ort
 
 from model.card import CardError, ModelCard, card_from_metadata
 from model.layout import MODEL_FILE, discover
-from service.inference.batching import BatchObserver, DynamicBatcher
+from service.inference.batching import BatchObserver, DynamicBatcher, stop_batchers
 from service.inference.providers import (
     CPU,
     ProviderError,
@@ -343,8 +343,8 @@ class ModelRepository:
     # -- shutdown ----------------------------------------------------------------------
 
     def close(self, timeout: float = 30.0) -> None:
-        """Finish queued work, stop the batchers and drop the sessions."""
-        for model in self.served():
-            model.batcher.stop(timeout)
+        """Finish queued work, stop the batchers and drop the sessions; ``timeout`` bounds
+        the whole wait, whatever the number of models."""
+        stop_batchers((model.batcher for model in self.served()), timeout)
         with self._lock:
             self.models.clear()

@@ -21,7 +21,7 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -60,7 +60,7 @@ class _Pending:
 
 
 class DynamicBatcher:
-    """Per-model request queue with one inference worker thread."""
+    """Per-model request queue served by ``streams`` inference worker threads."""
 
     def __init__(
         self,
@@ -164,10 +164,16 @@ class DynamicBatcher:
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish everything queued, then end the workers (``timeout`` bounds the wait)."""
+        stop_batchers([self], timeout)
+
+    def begin_stop(self) -> None:
+        """Refuse new work; the workers end once the queue is empty."""
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        deadline = None if timeout is None else time.monotonic() + timeout
+
+    def join_workers(self, deadline: float | None) -> None:
+        """Wait for the workers until ``deadline`` (``time.monotonic()``; None: no bound)."""
         for thread in self._threads:
             if thread.is_alive():
                 thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
@@ -279,6 +285,17 @@ class DynamicBatcher:
             log.debug(
                 "model %s: event loop closed, dropping %d results", self.name, len(resolutions)
             )
+
+
+def stop_batchers(batchers: Iterable[DynamicBatcher], timeout: float | None = None) -> None:
+    """Stop ``batchers`` together: each finishes what is queued, and ``timeout`` bounds the
+    whole wait, shared by all of them (one deadline, not one ``timeout`` per batcher)."""
+    batchers = list(batchers)
+    for batcher in batchers:
+        batcher.begin_stop()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    for batcher in batchers:
+        batcher.join_workers(deadline)
 
 
 def _inference_error(name: str, exc: Exception) -> InferenceError:

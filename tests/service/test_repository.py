@@ -162,3 +162,55 @@ def test_the_model_list_reports_the_streams_serving_it(model_repo_dir, setting, 
         models = client.get("/v1/models").json()["models"]
         streams = {v["batching"]["streams"] for m in models for v in m["versions"]}
         assert streams and streams <= expected
+
+
+def test_close_gives_all_batchers_one_shared_grace_period(tmp_path):
+    """Three models with a batch stuck in ``session.run``: closing the repository waits one
+    grace period in all, not one per model (the deadline is shared)."""
+    import asyncio
+    import threading
+
+    import numpy as np
+
+    from service.app.repository import ModelRepository, ServedModel
+    from service.inference.batching import DynamicBatcher
+
+    grace_s = 1.0
+    release = threading.Event()
+
+    def blocked(inputs: np.ndarray) -> list[np.ndarray]:
+        release.wait(30)
+        return [inputs]
+
+    loop = asyncio.new_event_loop()
+    repository = ModelRepository(Settings(models_dir=tmp_path), plan=None)  # type: ignore[arg-type]
+    running = []
+    for name in ("a", "b", "c"):
+        batcher = DynamicBatcher(blocked, name=f"{name}:1")
+        batcher.start(loop)
+        model = ServedModel(
+            name=name,
+            version=1,
+            path=tmp_path / name,
+            card=None,  # type: ignore[arg-type]
+            session=None,  # type: ignore[arg-type]
+            batcher=batcher,
+            input_name="x",
+            output_names=["y"],
+            load_seconds=0.0,
+        )
+        repository.models[name] = {1: model}
+        batcher.put(np.zeros((1, 1), np.float32), loop.create_future())
+        running.append(batcher)
+    try:
+        deadline = time.monotonic() + 5
+        while any(b.queue_depth for b in running):  # every batch is inside session.run
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        began = time.monotonic()
+        repository.close(grace_s)
+        elapsed = time.monotonic() - began
+    finally:
+        release.set()
+        loop.close()
+    assert elapsed < grace_s + 1.0, f"closing 3 blocked models took {elapsed:.2f}s"
