@@ -22,9 +22,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_DATABASE = "mlflow.db"
+DEFAULT_TRACKING_URI = f"sqlite:///{DEFAULT_DATABASE}"
 DEFAULT_EXPERIMENT = "rectifier"
 ARTIFACTS_BESIDE_DATABASE = "mlartifacts"
+# How help texts state the default URI (``resolve_uri``), so it is spelled here alone.
+DEFAULT_URI_HELP = f"$MLFLOW_TRACKING_URI, else {DEFAULT_TRACKING_URI}"
 # MLflow retries a failed HTTP request 7 times with exponential backoff (minutes in all),
 # made for rate-limited hosted servers. A local or team server that does not answer within
 # these bounds is down: say so in seconds, not minutes. Explicit settings win.
@@ -32,7 +35,7 @@ HTTP_RETRIES = "2"
 HTTP_TIMEOUT_S = "10"
 TRACKING_URI_HELP = (
     "MLflow tracking/registry URI: http(s)://HOST:PORT for a server, sqlite:///FILE.db for a "
-    "local store (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)."
+    f"local store (default: {DEFAULT_URI_HELP})."
 )
 
 

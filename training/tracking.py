@@ -26,7 +26,13 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
 
-from model.mlflow_store import TrackingStoreError, connect, install_hint, resolve_uri
+from model.mlflow_store import (
+    DEFAULT_URI_HELP,
+    TrackingStoreError,
+    connect,
+    install_hint,
+    resolve_uri,
+)
 from training.run_folder import RunFolder
 
 if TYPE_CHECKING:
@@ -40,7 +46,7 @@ log = logging.getLogger(__name__)
 TrackerKind = Literal["mlflow", "tensorboard"]
 TRACKERS: tuple[TrackerKind, ...] = ("mlflow", "tensorboard")
 TRACK_HELP = (
-    "Log the run to mlflow[=URI] (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db) "
+    f"Log the run to mlflow[=URI] (default: {DEFAULT_URI_HELP}) "
     "and/or tensorboard[=DIR] (default: RUN/tensorboard). Repeatable."
 )
 PARAMS_PER_BATCH = 100  # MLflow's log_batch limit
