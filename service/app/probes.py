@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from starlette.responses import Response
 
 from service.app.deps import State
-from service.plumbing.errors import APIError, JSONBytesResponse
+from service.plumbing.errors import JSONBytesResponse
 from service.plumbing.metrics import CONTENT_TYPE
 from service.protocols.v1.schemas import ErrorResponse, ReadinessResponse
 
@@ -31,11 +31,9 @@ async def readyz(state: State) -> Response:
     details: dict[str, Any] = (
         repository.readiness() if repository is not None else {"state": "starting"}
     )
-    if state.draining:
-        raise APIError("not_ready", "the server is shutting down", details)
-    if repository is None or not repository.ready:
-        reason = "models are still loading" if repository is None else repository.not_ready_reason()
-        raise APIError("not_ready", reason, details, headers={"Retry-After": "1"})
+    if (error := state.not_ready()) is not None:
+        error.detail = details
+        raise error
     return JSONBytesResponse({"status": "ready", **details})
 
 

@@ -38,6 +38,7 @@ from service.plumbing.settings import Settings
 log = logging.getLogger(__name__)
 
 RepositoryState = Literal["loading", "ready", "failed"]
+STILL_LOADING = "models are still loading"
 
 
 class LatencyWindow:
@@ -328,7 +329,7 @@ class ModelRepository:
             return f"no model could be loaded from {self.root}"
         if self.state == "failed":
             return f"start-up failed: {self.fatal_error}"
-        return "models are still loading"
+        return STILL_LOADING
 
     def readiness(self) -> dict[str, Any]:
         return {

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 from fastapi import FastAPI
 
 from service.app.reload import ModelReloader
-from service.app.repository import ModelRepository
+from service.app.repository import STILL_LOADING, ModelRepository
 from service.inference.path import InferencePath
 from service.plumbing.errors import APIError
 from service.plumbing.metrics import ServiceMetrics
 from service.plumbing.settings import Settings
+
+SHUTTING_DOWN = "the server is shutting down"
 
 
 @dataclass(eq=False)
@@ -36,20 +38,31 @@ class ServiceState:
     # replicas"): a request such as a hot reload reaches one copy only.
     replicated_by: str | None = None
 
-    def ready_repository(self) -> ModelRepository:
-        """The repository once start-up has loaded it; 503 ``not_ready`` before that."""
+    def not_ready(self, *, draining_ok: bool = False, empty_ok: bool = False) -> APIError | None:
+        """Why the server is not ready, as the 503 ``not_ready`` to answer; None when it is.
+
+        The one readiness check. The probes (``/readyz``, ``/v2/health/ready``, V2 model
+        readiness) ask it as it is. Admission asks with ``draining_ok`` and ``empty_ok``: a
+        draining server still answers what reaches it, and with no model a request is told
+        its model is not found. A reload asks with ``empty_ok``: it may add the first model.
+        """
+        if self.draining and not draining_ok:
+            return APIError("not_ready", SHUTTING_DOWN)
         repository = self.repository
-        if repository is None or repository.state == "loading":
-            raise APIError(
-                "not_ready", "the server is still loading its models", headers={"Retry-After": "1"}
-            )
-        if repository.state == "failed":
-            raise APIError(
-                "not_ready",
-                f"start-up failed: {repository.fatal_error}",
-                headers={"Retry-After": "1"},
-            )
-        return repository
+        if repository is None:
+            reason = STILL_LOADING
+        elif repository.ready or (empty_ok and repository.state == "ready"):
+            return None
+        else:
+            reason = repository.not_ready_reason()
+        return APIError("not_ready", reason, headers={"Retry-After": "1"})
+
+    def ready_repository(self) -> ModelRepository:
+        """The repository once start-up has loaded it (admission); 503 ``not_ready`` before."""
+        if (error := self.not_ready(draining_ok=True, empty_ok=True)) is not None:
+            raise error
+        assert self.repository is not None  # not_ready says so otherwise
+        return self.repository
 
     def ready_inference(self) -> InferencePath:
         self.ready_repository()
@@ -57,13 +70,11 @@ class ServiceState:
         return self.inference
 
     def ready_reloader(self) -> ModelReloader:
-        self.ready_repository()
+        """The reloader while the server serves and is not shutting down."""
+        if (error := self.not_ready(empty_ok=True)) is not None:
+            raise error
         assert self.reloader is not None  # made with the repository, in the lifespan
         return self.reloader
-
-    def refuse_when_draining(self) -> None:
-        if self.draining:
-            raise APIError("not_ready", "the server is shutting down", headers={"Retry-After": "1"})
 
 
 def attach_state(app: FastAPI, state: ServiceState) -> None:

@@ -29,7 +29,7 @@ class ReloadResponse(BaseModel):
     summary="Load a model's versions afresh; the old ones serve until the new ones are warm",
 )
 async def reload_model(state: State, name: str) -> dict[str, Any]:
-    state.refuse_when_draining()
+    reloader = state.ready_reloader()
     workers = state.settings.workers
     if workers > 1:
         # The request reaches one worker; the others would go on serving the old versions.
@@ -46,4 +46,4 @@ async def reload_model(state: State, name: str) -> dict[str, Any]:
             f"{state.replicated_by}; deploy again to serve the new versions",
             {"engine": state.replicated_by},
         )
-    return await state.ready_reloader().reload(name)
+    return await reloader.reload(name)

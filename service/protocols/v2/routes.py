@@ -108,11 +108,8 @@ async def live() -> Response:
     **_documented(ReadyResponse),
 )
 async def ready(state: State) -> Response:
-    repository = state.ready_repository()
-    if state.draining:
-        return v2_error_response(503, "the server is shutting down")
-    if not repository.ready:
-        return v2_error_response(503, f"no model could be loaded from {repository.root}")
+    if (error := state.not_ready()) is not None:
+        raise error
     return V2JSONResponse({"ready": True})
 
 
@@ -137,9 +134,9 @@ def _metadata(state: State, name: str, version: str | None) -> Response:
 
 
 def _model_ready(state: State, name: str, version: str | None) -> Response:
+    if (error := state.not_ready(empty_ok=True)) is not None:
+        raise error
     model = resolve(state.ready_repository(), name, version)
-    if state.draining:
-        return v2_error_response(503, "the server is shutting down")
     return V2JSONResponse({"name": model.name, "version": str(model.version), "ready": True})
 
 
