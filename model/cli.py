@@ -12,6 +12,18 @@ from importlib.metadata import entry_points
 
 import typer
 
+from model.cli_root import RootOptions
+from model.log_setup import (
+    DEFAULT_LOG_LEVEL,
+    LOG_LEVEL_VARIABLE,
+    LOG_LEVELS,
+    LogLevelError,
+    configure_text_logging,
+    resolve_log_level,
+)
+
+log = logging.getLogger(__name__)
+
 app = typer.Typer(
     name="rectifier",
     help="Train ReLU-family CNN classifiers, export them to ONNX, and serve them over HTTP.",
@@ -23,16 +35,23 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
-    log_level: str = typer.Option("INFO", "--log-level", help="DEBUG, INFO, WARNING or ERROR."),
+    ctx: typer.Context,
+    log_level: str | None = typer.Option(
+        None,
+        "--log-level",
+        help=f"{', '.join(LOG_LEVELS)}; else {LOG_LEVEL_VARIABLE}, else {DEFAULT_LOG_LEVEL}.",
+    ),
 ) -> None:
     """Keeps ``rectifier`` a command group and sets up logging for every command."""
-    level = logging.getLevelName(log_level.upper())
-    if not isinstance(level, int):
-        raise typer.BadParameter(
-            f"{log_level!r} is not a log level; choose DEBUG, INFO, WARNING or ERROR",
-            param_hint="--log-level",
-        )
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        level = resolve_log_level(log_level)
+    except LogLevelError as exc:
+        if log_level is not None:
+            raise typer.BadParameter(str(exc), param_hint="--log-level") from exc
+        typer.echo(f"error: {LOG_LEVEL_VARIABLE}: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    ctx.obj = RootOptions(log_level=level)
+    configure_text_logging(level)
 
 
 COMMAND_GROUP = "rectifier.commands"
@@ -41,16 +60,15 @@ COMMAND_GROUP = "rectifier.commands"
 def _register_package_commands() -> None:
     """Every ``register(app)`` of the ``rectifier.commands`` entry points (pyproject.toml).
 
-    An entry point whose own module is absent (training in the serving image) is skipped;
-    a missing dependency inside a module that is present is a real error and surfaces.
+    An entry point whose module or dependencies are absent (training in the serving image,
+    the service without its extra) is skipped: that command is not installed.
     """
     for entry in entry_points(group=COMMAND_GROUP):
         try:
             register = entry.load()
         except ModuleNotFoundError as exc:
-            if exc.name and (entry.module == exc.name or entry.module.startswith(f"{exc.name}.")):
-                continue
-            raise
+            log.debug("rectifier %s is not installed here: %s", entry.name, exc)
+            continue
         register(app)
 
 

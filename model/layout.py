@@ -13,6 +13,8 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Where every command looks for and writes the repository unless told otherwise.
+DEFAULT_ROOT = Path("models")
 MODEL_FILE = "model.onnx"
 MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 

@@ -8,10 +8,13 @@ or Ray is started.
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+from model.cli_flags import with_derived_options
+from model.cli_root import root_options
+from service.run.settings_flags import setting_parameters
 
 if TYPE_CHECKING:
     from service.plumbing.settings import Settings
@@ -24,48 +27,25 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
+@with_derived_options(setting_parameters(), into="setting_flags")
 def serve(
-    models: Path | None = typer.Option(None, "--models", help="Model repository folder [models]."),
+    ctx: typer.Context,
+    setting_flags: dict[str, Any],
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(8000, "--port", min=0, max=65535, help="Port to listen on."),
-    device: str | None = typer.Option(
-        None, "--device", help="auto, cpu, cuda, tensorrt or a provider list [auto]."
-    ),
-    threads: int | None = typer.Option(
-        None, "--threads", help="onnxruntime intra-op threads [cores available]."
-    ),
-    streams: int | None = typer.Option(
-        None,
-        "--streams",
-        help="Batches run concurrently per model [auto: 2 on CPU for a model whose batch-1 "
-        "run is shorter than the GIL switch interval, else 1].",
-    ),
-    decode_threads: int | None = typer.Option(
-        None, "--decode-threads", help="Image decoding threads [cores available]."
-    ),
-    max_batch_size: int | None = typer.Option(None, "--max-batch-size", help="[32]"),
-    max_batch_delay_ms: float | None = typer.Option(None, "--max-batch-delay-ms", help="[0]"),
-    max_queue: int | None = typer.Option(
-        None, "--max-queue", help="Queued requests per model [256]."
-    ),
-    default_model: str | None = typer.Option(None, "--default-model", help="Model of /v1/predict."),
-    log_format: str | None = typer.Option(None, "--log-format", help="text or json [text]."),
-    workers: int | None = typer.Option(
-        None,
-        "--workers",
-        help="Server processes sharing the port, each with a share of the cores [1].",
-    ),
     engine: str = typer.Option(
         "uvicorn", "--engine", help="uvicorn (this machine) or ray (Ray Serve replicas)."
     ),
     replicas: int | None = typer.Option(
-        None, "--replicas", min=1, help="--engine ray: replicas of the whole service [1]."
+        None, "--replicas", min=1, help="--engine ray: replicas of the whole service (default 1)."
     ),
     autoscale: str | None = typer.Option(
         None, "--autoscale", help="--engine ray: MIN:MAX replicas, scaled by Ray on load."
     ),
     ray_address: str | None = typer.Option(
-        None, "--ray-address", help="--engine ray: a cluster address, or auto [a local Ray]."
+        None,
+        "--ray-address",
+        help="--engine ray: a cluster address, or auto (default: a new local Ray).",
     ),
     replica_cpus: float = typer.Option(
         1.0, "--replica-cpus", min=0.0, help="--engine ray: CPUs each replica reserves."
@@ -74,7 +54,8 @@ def serve(
         None,
         "--replica-gpus",
         min=0.0,
-        help="--engine ray: GPUs each replica reserves [1 with a CUDA/TensorRT device, else 0].",
+        help="--engine ray: GPUs each replica reserves (default 1 with a CUDA/TensorRT device, "
+        "else 0).",
     ),
 ) -> None:
     """Serve every model under --models over HTTP."""
@@ -83,19 +64,8 @@ def serve(
     from service.plumbing.settings import SettingsError, load_settings
 
     try:
-        settings = load_settings(
-            models_dir=models,
-            device=device,
-            intra_op_threads=threads,
-            inference_streams=streams,
-            decode_threads=decode_threads,
-            max_batch_size=max_batch_size,
-            max_batch_delay_ms=max_batch_delay_ms,
-            max_queue=max_queue,
-            default_model=default_model,
-            log_format=log_format,
-            workers=workers,
-        )
+        # The root option resolved the level (--log-level > RECTIFIER_LOG_LEVEL > default).
+        settings = load_settings(**setting_flags, log_level=root_options(ctx).log_level)
         plan_providers(settings)
     except (SettingsError, ProviderError) as exc:
         typer.echo(f"error: {exc}", err=True)

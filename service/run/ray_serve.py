@@ -78,13 +78,7 @@ def gpus_per_replica(settings: Settings, scaling: Scaling) -> float:
 def replica_settings(settings: Settings, num_cpus: float) -> Settings:
     """Thread pools sized to the replica's CPU reservation where left to default: a
     replica sees every core of its node, but Ray schedules others beside it."""
-    share = max(1, math.floor(num_cpus))
-    return settings.model_copy(
-        update={
-            "intra_op_threads": settings.intra_op_threads or share,
-            "decode_threads": settings.decode_threads or share,
-        }
-    )
+    return settings.with_core_share(math.floor(num_cpus))
 
 
 class LifespanEntered:

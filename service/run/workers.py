@@ -48,13 +48,7 @@ log = logging.getLogger(__name__)
 
 def per_worker_settings(settings: Settings) -> Settings:
     """Split the cores between the workers where the thread counts are left to default."""
-    share = max(1, available_cpus() // settings.workers)
-    return settings.model_copy(
-        update={
-            "intra_op_threads": settings.intra_op_threads or share,
-            "decode_threads": settings.decode_threads or share,
-        }
-    )
+    return settings.with_core_share(available_cpus() // settings.workers)
 
 
 def serve_workers(settings: Settings, host: str, port: int) -> int:

@@ -36,7 +36,7 @@ def test_environment_is_read_and_flags_override_it(monkeypatch):
     [
         ("RECTIFIER_DEVICE", "gpu", "auto, cpu, cuda, tensorrt"),
         ("RECTIFIER_LOG_FORMAT", "xml", "'text' or 'json'"),
-        ("RECTIFIER_LOG_LEVEL", "loud", "'DEBUG', 'INFO', 'WARNING' or 'ERROR'"),
+        ("RECTIFIER_LOG_LEVEL", "loud", "DEBUG, INFO, WARNING or ERROR"),
         ("RECTIFIER_MAX_BATCH_SIZE", "0", "greater than or equal to 1"),
         ("RECTIFIER_MAX_BATCH_SIZE", "lots", "valid integer"),
         ("RECTIFIER_MODELS_DIR", "/nonexistent/models", "not a directory"),
