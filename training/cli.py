@@ -18,11 +18,11 @@ from training.cli_options import config_values, with_train_options
 from training.config import DEVICES, TrainConfig, flag_of
 from training.datasets import data_forms
 from training.run_folder import LAST, checkpoint_in
-from training.tracking import TRACK_HELP
+from training.tracking.options import TRACK_HELP
 
 if TYPE_CHECKING:
     from training.datasets import DatasetError
-    from training.tracking import TrackingOptions
+    from training.tracking.options import TrackingOptions
 
 
 def build_config(
@@ -119,7 +119,7 @@ _TRACK_OPTIONAL = typer.Option(
 
 def tracking_options(track: list[str] | None, optional: bool) -> TrackingOptions:
     """The --track flags, checked before any work (naming the flag on a bad value)."""
-    from training.tracking import TrackingError, TrackingOptions, parse_track
+    from training.tracking.options import TrackingError, TrackingOptions, parse_track
 
     try:
         return TrackingOptions(parse_track(track or ()), optional=optional)
@@ -194,7 +194,7 @@ def train_command(
     )
     from training.run import resume as resume_run
     from training.run import train
-    from training.tracking import TrackingUnavailable
+    from training.tracking.run_tracking import TrackingUnavailable
 
     job = TrainingJob(train_config, resume, tracking, logging.getLogger().getEffectiveLevel())
     try:
@@ -296,7 +296,7 @@ def sweep_command(
 
     from training.datasets import DatasetError
     from training.sweep import run_sweep, sweep_files
-    from training.tracking import TrackingUnavailable
+    from training.tracking.run_tracking import TrackingUnavailable
 
     try:
         folder, rows = run_sweep(base, names, list(range(seeds)), Path(base.out), tracking)

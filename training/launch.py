@@ -28,7 +28,7 @@ from training.config import TrainConfig
 from training.distributed import join_group, leave_group
 from training.run import RunResult, resume, train
 from training.run_folder import LAST
-from training.tracking import TrackingOptions
+from training.tracking.options import TrackingOptions
 
 log = logging.getLogger(__name__)
 

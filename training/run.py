@@ -55,7 +55,10 @@ from training.metrics import evaluate_scores
 from training.optim import class_weights, make_optimizer, warmup_cosine
 from training.progress import Progress
 from training.run_folder import LAST, RunFolder, checkpoint_in
-from training.tracking import RunDescription, Tracking, TrackingOptions, flatten_params
+from training.tracking.options import TrackingOptions
+from training.tracking.run_tracking import Tracking
+from training.tracking.scalars import flatten_params
+from training.tracking.tracker import RunDescription
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,10 @@ import numpy as np
 
 from training.artifacts import json_safe
 from training.config import TrainConfig
-from training.tracking import RunStatus, SweepTracking, TrackingOptions, flatten_params
+from training.tracking.options import TrackingOptions
+from training.tracking.scalars import flatten_params
+from training.tracking.sweep_tracking import SweepTracking
+from training.tracking.tracker import RunStatus
 
 log = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serverutil import free_port
-from tests.training.conftest import tiny_config
+from tests.helpers.datasets import tiny_config
+from tests.helpers.server import free_port
 
 pytestmark = [pytest.mark.tracking, pytest.mark.slow]
 
@@ -92,7 +92,8 @@ def test_server_stopped_mid_run_loses_neither_run_folder_nor_checkpoint(
     from model.checkpoint import load_checkpoint
     from training.run import train
     from training.run_folder import RunFolder
-    from training.tracking import Tracking, TrackingOptions, TrackSpec
+    from training.tracking.options import TrackingOptions, TrackSpec
+    from training.tracking.run_tracking import Tracking
 
     config = tiny_config(
         tmp_path, data=f"imagefolder:{data_dir / 'folder'}", epochs=3, name="outlived"
