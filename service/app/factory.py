@@ -27,7 +27,7 @@ from service.app.state import ServiceState, attach_state, state_of
 from service.inference.path import InferencePath
 from service.inference.pipeline import ImagePipeline
 from service.inference.providers import select_providers
-from service.plumbing.errors import JSONBytesResponse, install_error_handlers
+from service.plumbing.errors import JSONBytesResponse
 from service.plumbing.logging import RequestContextMiddleware
 from service.plumbing.metrics import ServiceMetrics
 from service.plumbing.settings import Settings, get_settings
@@ -102,7 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     attach_state(app, state)
     metrics.watch(lambda: state.repository)
-    install_error_handlers(app, [(v2_routes.PREFIX, v2_routes.render_api_error)])
+    v2_routes.install_v2_errors(app)
     for router in api_routers():
         app.include_router(router)
     if settings.cors_origins:

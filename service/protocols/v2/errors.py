@@ -1,4 +1,8 @@
-"""The one error type of the V2 codec: an HTTP status and V2's one-line message."""
+"""The one error type of the V2 codec: an HTTP status and V2's one-line message.
+
+Free of the web stack, like the whole codec; ``service.protocols.v2.routes`` answers it (and
+the service's own ``APIError`` on ``/v2`` paths) in V2's shape.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ class V2Error(Exception):
     """A request the protocol refuses, answered as ``{"error": message}`` with ``status``.
 
     Every failure the codec can detect on client input is raised as this type, so the router
-    maps it to a 4xx without guessing and anything else stays a genuine server error.
+    answers it with a 4xx without guessing and anything else stays a genuine server error.
     """
 
     def __init__(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
 from functools import partial
 
 from fastapi import Request
@@ -24,56 +23,36 @@ from service.inference.path import InferenceResult
 from service.protocols.v1.uploads import read_body
 from service.protocols.v2.codec import decode_request
 from service.protocols.v2.encoding import choose_response_coding, encode_content
-from service.protocols.v2.errors import V2Error
 from service.protocols.v2.request import HEADER_LENGTH_HEADER
-from service.protocols.v2.response import (
-    JSON_CONTENT_TYPE,
-    OutputPlan,
-    encode_infer_response,
-    error_body,
-)
+from service.protocols.v2.response import OutputPlan, encode_infer_response
 from service.protocols.v2.signature import ModelSignature
 
 OFFLOAD_BYTES = 64 * 1024
 
 
-def v2_error_response(
-    status: int, message: str, headers: Mapping[str, str] | None = None
-) -> Response:
-    return Response(
-        error_body(message),
-        status_code=status,
-        headers=dict(headers or {}),
-        media_type=JSON_CONTENT_TYPE,
-    )
-
-
 async def infer(request: Request, state: ServiceState, model: ServedModel) -> Response:
     """The V2 adapter: a V2 body in, a V2 response out, through the shared inference path."""
     settings = state.settings
-    try:
-        async with state.ready_inference().request(model) as call:
-            body = await read_body(request, settings.max_upload_bytes, settings.body_timeout_s)
-            parse_started = time.perf_counter()
-            decode = partial(
-                decode_request,
-                body,
-                header_length=request.headers.get(HEADER_LENGTH_HEADER),
-                content_encoding=request.headers.get("content-encoding"),
-                signature=ModelSignature.from_card(model.card),
-                max_bytes=settings.max_upload_bytes,
-                max_batch=settings.max_images_per_request,
-            )
-            # Inflating a body or converting megabytes of JSON numbers takes milliseconds to
-            # seconds: that runs off the event loop. A small plain body is cheaper parsed here.
-            if len(body) > OFFLOAD_BYTES or request.headers.get("content-encoding"):
-                infer_request, model_input, plans = await asyncio.to_thread(decode)
-            else:
-                infer_request, model_input, plans = decode()
-            result = await call.run(model_input, parse_s=time.perf_counter() - parse_started)
-            return _encode(request, result, infer_request.id, plans)
-    except V2Error as exc:
-        return v2_error_response(exc.status, exc.message, exc.headers)
+    async with state.ready_inference().request(model) as call:
+        body = await read_body(request, settings.max_upload_bytes, settings.body_timeout_s)
+        parse_started = time.perf_counter()
+        decode = partial(
+            decode_request,
+            body,
+            header_length=request.headers.get(HEADER_LENGTH_HEADER),
+            content_encoding=request.headers.get("content-encoding"),
+            signature=ModelSignature.from_card(model.card),
+            max_bytes=settings.max_upload_bytes,
+            max_batch=settings.max_images_per_request,
+        )
+        # Inflating a body or converting megabytes of JSON numbers takes milliseconds to
+        # seconds: that runs off the event loop. A small plain body is cheaper parsed here.
+        if len(body) > OFFLOAD_BYTES or request.headers.get("content-encoding"):
+            infer_request, model_input, plans = await asyncio.to_thread(decode)
+        else:
+            infer_request, model_input, plans = decode()
+        result = await call.run(model_input, parse_s=time.perf_counter() - parse_started)
+        return _encode(request, result, infer_request.id, plans)
 
 
 def _encode(

@@ -126,8 +126,3 @@ def encode_infer_response(
         header + b"".join(buffers),
         {"Content-Type": BINARY_CONTENT_TYPE, HEADER_LENGTH_HEADER: str(len(header))},
     )
-
-
-def error_body(message: str) -> bytes:
-    """V2's error object: ``{"error": "<message>"}``."""
-    return orjson.dumps({"error": message})

@@ -1,26 +1,25 @@
 """The Open Inference Protocol's REST endpoints under ``/v2``.
 
 Thin glue around the codec: models come from the service's repository, inference runs in
-``service.protocols.v2.infer``, and every failure is answered in V2's shape, ``{"error": "..."}``:
-codec errors by the handlers, the service's own errors (unknown model, queue full,
-undecodable image, missing API key, unknown route) by ``render_api_error``, which
-``create_app`` installs for paths under ``PREFIX``.
+``service.protocols.v2.infer``, and every failure, the codec's ``V2Error`` and the service's
+own ``APIError`` alike, is answered in V2's shape by ``service.protocols.v2.errors``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, FastAPI, Request
 from pydantic import BaseModel
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from service.app.auth import require_api_key
 from service.app.deps import State
 from service.app.repository import ModelRepository, ServedModel
-from service.plumbing.errors import APIError
-from service.protocols.v2.infer import infer, v2_error_response
+from service.plumbing.errors import APIError, JSONBytesResponse, install_error_handlers
+from service.protocols.v2.errors import V2Error
+from service.protocols.v2.infer import infer
 from service.protocols.v2.metadata import model_metadata, server_metadata
 from service.protocols.v2.schemas import (
     INFER_REQUEST_SCHEMA,
@@ -36,19 +35,29 @@ from service.protocols.v2.signature import ModelSignature
 PREFIX = "/v2"
 
 
-class V2JSONResponse(JSONResponse):
-    """JSON rendered with orjson. A JSONResponse subclass, so FastAPI documents the route's
-    200 body with its model instead of as a plain string."""
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+def error_response(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """V2's error answer, the only one: ``{"error": "<message>"}``."""
+    return JSONBytesResponse({"error": message}, status_code=status, headers=dict(headers))
 
 
 def render_api_error(request: Request, error: APIError) -> Response:
     """The service's errors on ``/v2`` paths, in V2's shape. V2 has no 422: a bad
     parameter is a 400 there."""
     status = 400 if error.status_code == 422 else error.status_code
-    return v2_error_response(status, error.message, error.headers)
+    return error_response(status, error.message, error.headers)
+
+
+async def render_codec_error(request: Request, exc: Exception) -> Response:
+    """The codec's ``V2Error`` (an exception handler: it leaves the shared path, which
+    records its status, and is answered here)."""
+    assert isinstance(exc, V2Error)
+    return error_response(exc.status, exc.message, exc.headers)
+
+
+def install_v2_errors(app: FastAPI) -> None:
+    """Every error under ``PREFIX`` in V2's shape, the codec's and the service's."""
+    install_error_handlers(app, [(PREFIX, render_api_error)])
+    app.add_exception_handler(V2Error, render_codec_error)
 
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -60,7 +69,7 @@ def _documented(model: type[BaseModel]) -> dict[str, Any]:
     """Route options: the 200 body is ``model`` (documented, not re-validated per request)."""
     return {
         "response_model": None,
-        "response_class": V2JSONResponse,
+        "response_class": JSONBytesResponse,
         "responses": {200: {"model": model}, **_ERRORS},
     }
 
@@ -94,12 +103,12 @@ _protected = [Depends(require_api_key)]
 
 @router.get("", summary="V2 server metadata", **_documented(ServerMetadataResponse))
 async def get_server_metadata(request: Request) -> Response:
-    return V2JSONResponse(server_metadata(request.app.version))
+    return JSONBytesResponse(server_metadata(request.app.version))
 
 
 @router.get("/health/live", summary="V2 liveness: the process is up", **_documented(LiveResponse))
 async def live() -> Response:
-    return V2JSONResponse({"live": True})
+    return JSONBytesResponse({"live": True})
 
 
 @router.get(
@@ -110,7 +119,7 @@ async def live() -> Response:
 async def ready(state: State) -> Response:
     if (error := state.not_ready()) is not None:
         raise error
-    return V2JSONResponse({"ready": True})
+    return JSONBytesResponse({"ready": True})
 
 
 def resolve(repository: ModelRepository, name: str, version: str | None) -> ServedModel:
@@ -130,14 +139,14 @@ def _metadata(state: State, name: str, version: str | None) -> Response:
     repository = state.ready_repository()
     model = resolve(repository, name, version)
     signature = ModelSignature.from_card(model.card)
-    return V2JSONResponse(model_metadata(name, sorted(repository.models[name]), signature))
+    return JSONBytesResponse(model_metadata(name, sorted(repository.models[name]), signature))
 
 
 def _model_ready(state: State, name: str, version: str | None) -> Response:
     if (error := state.not_ready(empty_ok=True)) is not None:
         raise error
     model = resolve(state.ready_repository(), name, version)
-    return V2JSONResponse({"name": model.name, "version": str(model.version), "ready": True})
+    return JSONBytesResponse({"name": model.name, "version": str(model.version), "ready": True})
 
 
 @router.get(

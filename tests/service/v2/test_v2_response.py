@@ -14,7 +14,6 @@ from service.protocols.v2.response import (
     OutputPlan,
     classification_strings,
     encode_infer_response,
-    error_body,
     plan_outputs,
 )
 from service.protocols.v2.signature import ModelSignature
@@ -134,7 +133,3 @@ def test_plan_outputs_refuses_unknown_outputs() -> None:
     assert info.value.message == (
         "unknown output 'logits': this model returns 'probabilities' (FP32 [-1, 3])"
     )
-
-
-def test_error_body_is_the_v2_shape() -> None:
-    assert orjson.loads(error_body('bad "shape"')) == {"error": 'bad "shape"'}

@@ -66,3 +66,27 @@ def test_no_other_v2_routes(openapi: dict[str, Any]) -> None:
         "/v2/models/{name}/versions/{version}/infer",
         "/v2/models/{name}/versions/{version}/ready",
     ]
+
+
+def test_every_v2_error_has_one_shape() -> None:
+    import asyncio
+
+    import orjson
+    from starlette.requests import Request
+
+    from service.plumbing.errors import APIError
+    from service.protocols.v2.errors import V2Error
+    from service.protocols.v2.routes import render_api_error, render_codec_error
+
+    request = Request({"type": "http", "method": "POST", "path": "/v2/models/rgb/infer"})
+    codec = asyncio.run(render_codec_error(request, V2Error('bad "shape"', 415)))
+    full = render_api_error(request, APIError("queue_full", "full", headers={"Retry-After": "1"}))
+    bad = render_api_error(request, APIError("invalid_parameter", "bad"))
+    assert [r.status_code for r in (codec, full, bad)] == [415, 503, 400]
+    assert [orjson.loads(bytes(r.body)) for r in (codec, full, bad)] == [
+        {"error": 'bad "shape"'},
+        {"error": "full"},
+        {"error": "bad"},
+    ]
+    assert full.headers["retry-after"] == "1"
+    assert {r.headers["content-type"] for r in (codec, full, bad)} == {"application/json"}
