@@ -76,7 +76,8 @@ FROM builder AS serve-gpu-venv
 COPY --from=requirements /src/gpu.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
+COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/
+COPY model/cli.py model/cli_flags.py model/cli_root.py model/log_setup.py model/
 COPY model/decoding/ model/decoding/
 COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
 COPY service/ service/
@@ -127,7 +128,8 @@ FROM builder AS serve-venv
 COPY --from=requirements /src/serve.txt /tmp/requirements.txt
 RUN pip install --quiet -r /tmp/requirements.txt
 COPY pyproject.toml README.md ./
-COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/cli.py model/
+COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/
+COPY model/cli.py model/cli_flags.py model/cli_root.py model/log_setup.py model/
 COPY model/decoding/ model/decoding/
 COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
 COPY service/ service/

@@ -1,0 +1,1 @@
+"""The plumbing every layer uses: settings, the error shape, logging and metrics."""
