@@ -6,7 +6,7 @@ service's decode + preprocess (``service.inference.decode_upload.decode_into``) 
 Rounds alternate over the formats (A B C ... A B C ...), so load from other processes hits
 each alike; each round's median is kept, and the table gives the median of rounds, their
 spread (min-max) and the ratio to uncompressed DICOM. The files are written with pydicom
-(tests/dicomfiles.py), like the tests' files.
+(tests/helpers/dicom.py), like the tests' files.
 
     .venv/bin/python bench/decode_cost.py                     # ~20 s
     .venv/bin/python bench/decode_cost.py --rounds 9 --repeats 50
@@ -31,7 +31,7 @@ from PIL import Image  # noqa: E402
 from model.card import Preprocessing  # noqa: E402
 from model.decoding import decode_image  # noqa: E402
 from service.inference.decode_upload import decode_into  # noqa: E402
-from tests.dicomfiles import SYNTAXES, ct_bytes, ct_slice  # noqa: E402
+from tests.helpers.dicom import SYNTAXES, ct_bytes, ct_slice  # noqa: E402
 
 SIZE = 512
 MAX_PIXELS = 40_000_000

@@ -1,69 +1,15 @@
-"""Fixtures shared across the suite: small exported models in a Triton-layout repository."""
+"""Fixtures shared across the suite: small exported models in a Triton-layout repository,
+and ``figures`` (a test's measured figures, printed past pytest's capture)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-
-@dataclass(frozen=True)
-class ExportedModel:
-    name: str
-    checkpoint: Path
-    onnx_path: Path
-
-
-def make_checkpoint(
-    path: Path,
-    *,
-    color_mode: str = "RGB",
-    labels: tuple[str, ...] = ("cat", "dog", "bird"),
-    task: str = "multiclass",
-    architecture: str = "simple_cnn",
-    activation: str = "relu",
-    resize_size: int = 36,
-    crop_size: int = 32,
-    seed: int = 0,
-    window: tuple[float, float] | None = None,
-) -> Path:
-    """A randomly initialised but non-trivial checkpoint (weights scaled so outputs differ).
-
-    ``window`` (center, width) is a fixed DICOM window recorded in the card.
-    """
-    import torch
-
-    from model.card import DicomPolicy, Preprocessing, Window
-    from model.checkpoint import ModelConfig, save_checkpoint
-
-    channels = 1 if color_mode == "L" else 3
-    config = ModelConfig(
-        architecture=architecture,
-        activation=activation,
-        task=task,  # type: ignore[arg-type]
-        labels=labels,
-        preprocessing=Preprocessing(
-            color_mode=color_mode,  # type: ignore[arg-type]
-            resize_size=resize_size,
-            crop_size=crop_size,
-            mean=(0.485, 0.456, 0.406)[:channels] if channels == 3 else (0.5,),
-            std=(0.229, 0.224, 0.225)[:channels] if channels == 3 else (0.25,),
-            dicom=DicomPolicy(
-                window=None if window is None else Window(center=window[0], width=window[1])
-            ),
-        ),
-        dataset="synthetic-test",
-        architecture_options={"width": 8, "depth": 2} if architecture == "simple_cnn" else {},
-    )
-    torch.manual_seed(seed)
-    model = config.build()
-    with torch.no_grad():  # spread the logits so probabilities are not all uniform
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear):
-                module.weight.mul_(20)
-    model.eval()
-    return save_checkpoint(path, config, model, metrics={"test_accuracy": 0.5})
+from tests.helpers.models import ExportedModel, export_model_repo
 
 
 @pytest.fixture(scope="session")
@@ -72,21 +18,23 @@ def model_repo(tmp_path_factory: pytest.TempPathFactory) -> dict[str, ExportedMo
 
     Returns name -> ExportedModel; the repository root is ``onnx_path.parents[2]``.
     """
-    from model.export import export_checkpoint
-
-    root = tmp_path_factory.mktemp("models")
-    checkpoints = tmp_path_factory.mktemp("checkpoints")
-    models = {}
-    for name, color_mode, labels in (
-        ("rgb", "RGB", ("cat", "dog", "bird")),
-        ("gray", "L", ("normal", "pneumonia")),
-    ):
-        ckpt = make_checkpoint(checkpoints / f"{name}.pt", color_mode=color_mode, labels=labels)
-        result = export_checkpoint(ckpt, root, name)
-        models[name] = ExportedModel(name, ckpt, result.path)
-    return models
+    return export_model_repo(
+        tmp_path_factory.mktemp("models"), tmp_path_factory.mktemp("checkpoints")
+    )
 
 
 @pytest.fixture(scope="session")
 def model_repo_dir(model_repo: dict[str, ExportedModel]) -> Path:
     return next(iter(model_repo.values())).onnx_path.parents[2]
+
+
+@pytest.fixture
+def figures(capsys: pytest.CaptureFixture[str]) -> Callable[[str], None]:
+    """``figures(text)`` prints past pytest's capture, so the closing numbers (cases
+    answered, load, memory, shutdown) show in every CI log."""
+
+    def show(text: str) -> None:
+        with capsys.disabled():
+            sys.stdout.write(f"\n{text.strip()}\n")
+
+    return show

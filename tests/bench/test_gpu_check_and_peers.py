@@ -14,8 +14,8 @@ from bench.gpu_check import check_providers, fp16_copy, parity
 from bench.multipart_cost import bodies, check_agreement
 from bench.peers.common import load_peer_model
 from bench.servers import free_port, litserve_command, running
-from tests.hostile.generate import multipart
-from tests.hostile.images import encode, scene
+from tests.helpers.images import encode, scene
+from tests.helpers.multipart import multipart
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "images" / "stop.jpg"
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.serverutil import REPO_ROOT, running_server
+from tests.helpers.server import REPO_ROOT, running_server
 
 pytestmark = pytest.mark.browser
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-# Filled by the fixtures and tests in this folder: build time, image size, time to ready.
-REPORT: dict[str, float] = {}
+from tests.docker.harness import REPORT
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

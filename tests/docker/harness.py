@@ -29,6 +29,9 @@ REPO = Path(__file__).resolve().parents[2]
 BASE_IMAGE = "debian:bookworm-slim"
 SERVE_IMAGE = "rectifier:serve"
 DEBIAN_PACKAGES = ("docker.io", "docker-compose", "debootstrap")
+# The container tests' measurements (build time, image size, time to ready), which
+# tests/docker/conftest.py prints after the run.
+REPORT: dict[str, float] = {}
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # The build context, as .dockerignore allows it; models and examples come along for the test.
 CONTEXT_PATHS = (

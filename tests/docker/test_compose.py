@@ -26,8 +26,8 @@ from pathlib import Path
 import pytest
 
 from tests.docker import harness
-from tests.docker.conftest import REPORT
-from tests.serverutil import free_port, model_info_pids
+from tests.docker.harness import REPORT
+from tests.helpers.server import free_port, model_info_pids
 
 pytestmark = [pytest.mark.docker, pytest.mark.timeout(1800)]
 

@@ -5,7 +5,7 @@ with the exact status and error code the server must answer. Valid-but-odd image
 CMYK, 1x1, EXIF-rotated, animated GIF, ...) must get 200 with a prediction; where the answer
 has a lossless reference (the first frame of an animation, the EXIF-rotated pixels) the case
 names a reference case whose prediction it must equal. The image bytes come from
-``tests/hostile/images.py``.
+``tests/helpers/images.py``.
 
 Run ``python -m tests.hostile.generate OUT_DIR`` to write the corpus to disk
 (``manifest.json`` plus one ``bodies/<id>.bin`` per case); ``tests/hostile/test_corpus.py``
@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import base64
 import gzip
-import io
 import json
 import logging
 from collections.abc import Sequence
@@ -32,7 +31,7 @@ import numpy as np
 from PIL import Image
 from pydicom.pixels import convert_color_space
 
-from tests.dicomfiles import (
+from tests.helpers.dicom import (
     SYNTAXES,
     colour_picture,
     ct_bytes,
@@ -46,7 +45,7 @@ from tests.dicomfiles import (
     with_transfer_syntax,
     without_pixel_data,
 )
-from tests.hostile.images import (
+from tests.helpers.images import (
     HTML,
     PDF,
     SVG,
@@ -66,6 +65,7 @@ from tests.hostile.images import (
     scene,
     zip_archive,
 )
+from tests.helpers.multipart import BOUNDARY, MULTIPART, Part, multipart
 
 log = logging.getLogger(__name__)
 
@@ -106,27 +106,6 @@ class Case:
         entry["body_file"] = body_file
         entry["body_bytes"] = len(self.body)
         return entry
-
-
-BOUNDARY = "rectifier-hostile-boundary"
-MULTIPART = f"multipart/form-data; boundary={BOUNDARY}"
-Part = tuple[str, str | None, str | None, bytes]
-
-
-def multipart(parts: Sequence[Part], boundary: str = BOUNDARY) -> bytes:
-    """(field name, filename, content type, data) parts -> a multipart/form-data body."""
-    out = io.BytesIO()
-    for name, filename, content_type, data in parts:
-        out.write(f"--{boundary}\r\n".encode())
-        disposition = f'form-data; name="{name}"'
-        if filename is not None:
-            disposition += f'; filename="{filename}"'
-        out.write(f"Content-Disposition: {disposition}\r\n".encode())
-        if content_type is not None:
-            out.write(f"Content-Type: {content_type}\r\n".encode())
-        out.write(b"\r\n" + data + b"\r\n")
-    out.write(f"--{boundary}--\r\n".encode())
-    return out.getvalue()
 
 
 class CorpusBuilder:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from tests.hostile.generate import multipart
+from tests.helpers.multipart import multipart
 
 # (field name, filename, content type, data) parts for tests.hostile.generate.multipart,
 # with the awkward names and values a client can send.

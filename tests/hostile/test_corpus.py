@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.dicomfiles import PHI_STRINGS
+from tests.helpers.dicom import PHI_STRINGS
+from tests.helpers.images import encode, scene
+from tests.helpers.rawhttp import NoResponse, RawResponse, send_raw
+from tests.helpers.server import RunningServer, running_server
 from tests.hostile.generate import Case, Target, build_corpus
-from tests.hostile.images import encode, scene
-from tests.hostile.rawhttp import NoResponse, RawResponse, send_raw
-from tests.serverutil import RunningServer, running_server
 
 TARGET = Target()
 BODY_TIMEOUT_S = 2.0

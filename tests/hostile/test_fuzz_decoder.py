@@ -21,9 +21,9 @@ from model.card import Preprocessing
 from service.inference.decode_upload import decode_into
 from service.plumbing.errors import ERROR_STATUS, APIError
 from service.protocols.v1.uploads import images_from_multipart
-from tests.dicomfiles import SYNTAXES, ct_bytes
-from tests.hostile.generate import BOUNDARY, MULTIPART
-from tests.hostile.images import encode, scene
+from tests.helpers.dicom import SYNTAXES, ct_bytes
+from tests.helpers.images import encode, scene
+from tests.helpers.multipart import BOUNDARY, MULTIPART
 from tests.hostile.strategies import multipart_bodies
 
 # Pillow's own warnings for what these tests make on purpose (the service ignores them).

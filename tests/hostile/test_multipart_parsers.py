@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from bench.multipart_library import parse_multipart_library
 from service.plumbing.errors import APIError
 from service.protocols.v1.uploads import images_from_multipart, media_type, parse_multipart
-from tests.hostile.generate import MULTIPART, Case, build_corpus
+from tests.helpers.multipart import MULTIPART
+from tests.hostile.generate import Case, build_corpus
 from tests.hostile.strategies import multipart_bodies
 
 # The codes images_from_multipart itself gives; the others come later (decoding, limits).

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.serverutil import running_server
+from tests.helpers.server import running_server
 
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CHECKS = (

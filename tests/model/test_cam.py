@@ -14,7 +14,7 @@ from model.cam import (
     upsample,
 )
 from model.card import ClassActivationMaps, ModelCard
-from tests.service.conftest import RGB_SPEC
+from tests.helpers.images import RGB_SPEC
 
 
 def _card(**overrides: object) -> ModelCard:

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 
 from model.card import card_from_metadata, read_card, write_card
 from model.cli import app
-from tests.model.test_cli import flat
-from tests.service.conftest import pattern
+from tests.helpers.cli import flat
+from tests.helpers.images import pattern
 
 runner = CliRunner()
 

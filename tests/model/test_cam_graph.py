@@ -11,7 +11,7 @@ from model.architectures import CamLayers
 from model.cam_graph import CamHeadError, WithClassMaps, check_global_pool_head
 from model.checkpoint import load_checkpoint
 from model.export import export_checkpoint, output_head
-from tests.conftest import make_checkpoint
+from tests.helpers.models import make_checkpoint
 
 
 def test_each_map_averages_to_its_logit_in_the_exported_graph(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from tests.conftest import make_checkpoint
+from tests.helpers.models import make_checkpoint
 
 
 def test_round_trip_rebuilds_the_same_model(tmp_path: Path) -> None:

@@ -1,19 +1,14 @@
-import re
 from pathlib import Path
 
 from typer.testing import CliRunner
 
 from model.card import read_card
 from model.cli import app
-from tests.conftest import make_checkpoint
+from tests.helpers.cli import flat
+from tests.helpers.models import make_checkpoint
 from training.run_folder import RunFolder
 
 runner = CliRunner()
-
-
-def flat(output: str) -> str:
-    """CLI output without rich's box drawing and line wrapping."""
-    return " ".join(re.sub(r"[│╭╮╰╯─]", " ", output).split())
 
 
 def test_help_lists_the_subcommands() -> None:

@@ -11,7 +11,7 @@ from model.architectures import ARCHITECTURES
 from model.card import CARD_METADATA_KEY, read_card
 from model.checkpoint import load_checkpoint
 from model.export import ExportError, export_checkpoint
-from tests.conftest import make_checkpoint
+from tests.helpers.models import make_checkpoint
 
 # Per-activation parity figures are collected here and printed by the last test, so the
 # suite's output shows them (and the closing note can quote them).

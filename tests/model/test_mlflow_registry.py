@@ -14,11 +14,11 @@ from model.card import CARD_METADATA_KEY, read_card
 from model.cli import app
 from model.decoding import load_and_preprocess
 from model.layout import model_file
-from tests.conftest import make_checkpoint
-from tests.model.test_cli import flat
-from tests.serverutil import free_port, running_server
-from tests.service.conftest import encode, pattern
-from tests.service.test_parity import TOLERANCE, served_probabilities
+from tests.helpers.cli import flat
+from tests.helpers.images import encode, pattern
+from tests.helpers.models import make_checkpoint
+from tests.helpers.predictions import TOLERANCE, served_probabilities
+from tests.helpers.server import free_port, running_server
 
 pytestmark = pytest.mark.tracking
 

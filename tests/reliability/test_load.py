@@ -22,11 +22,11 @@ import pytest
 
 from model.card import read_card
 from service.loadgen.client import LoadResult, Target, build_image_request, run_event_loop, run_load
-from tests.conftest import ExportedModel
-from tests.hostile.images import encode, scene
-from tests.hostile.rawhttp import send_raw
+from tests.helpers.images import encode, scene
+from tests.helpers.models import ExportedModel
+from tests.helpers.rawhttp import send_raw
+from tests.helpers.server import REPO_ROOT, RunningServer, running_server
 from tests.reliability import faults
-from tests.serverutil import REPO_ROOT, RunningServer, running_server
 
 DEMO_MODELS = REPO_ROOT / "models"
 DEMO_IMAGE = REPO_ROOT / "examples" / "images" / "keep_right.png"

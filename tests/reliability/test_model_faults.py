@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from model.card import read_card
-from tests.conftest import ExportedModel
-from tests.hostile.images import encode
+from tests.helpers.images import encode
+from tests.helpers.models import ExportedModel
+from tests.helpers.server import RunningServer, running_server
 from tests.reliability import faults
-from tests.serverutil import RunningServer, running_server
 
 BROKEN = {
     "corrupt": "random bytes",

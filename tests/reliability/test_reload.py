@@ -16,11 +16,11 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import ExportedModel
-from tests.hostile.images import encode, scene
-from tests.hostile.rawhttp import send_raw
+from tests.helpers.images import encode, scene
+from tests.helpers.models import ExportedModel
+from tests.helpers.rawhttp import send_raw
+from tests.helpers.server import RunningServer, running_server
 from tests.reliability import faults
-from tests.serverutil import RunningServer, running_server
 
 BODY_TIMEOUT_S = 2.0  # the old version is retired this long (+5 s) after the swap
 CLIENTS = 8

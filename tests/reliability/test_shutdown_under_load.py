@@ -17,8 +17,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.hostile.images import encode, scene
-from tests.serverutil import running_server
+from tests.helpers.images import encode, scene
+from tests.helpers.server import running_server
 
 CLIENTS = 16
 SHUTDOWN_DELAY_S = 1.0

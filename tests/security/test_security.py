@@ -16,9 +16,9 @@ import httpx
 import pytest
 
 from service.app import auth
-from tests.hostile.images import encode, png_bomb, scene
-from tests.hostile.rawhttp import send_raw
-from tests.serverutil import REPO_ROOT, RunningServer, running_server
+from tests.helpers.images import encode, png_bomb, scene
+from tests.helpers.rawhttp import send_raw
+from tests.helpers.server import REPO_ROOT, RunningServer, running_server
 
 KEYS = ("alpha-secret-0001", "bravo-secret-0002")
 MIB = 1024 * 1024

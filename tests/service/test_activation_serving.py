@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from model.activations import ACTIVATIONS
 from service.app.factory import create_app
 from service.plumbing.settings import Settings
-from tests.conftest import make_checkpoint
-from tests.service.conftest import encode, pattern
-from tests.service.test_parity import TOLERANCE, served_probabilities, torch_probabilities
+from tests.helpers.images import encode, pattern
+from tests.helpers.models import make_checkpoint
+from tests.helpers.predictions import TOLERANCE, served_probabilities, torch_probabilities
 
 NAMES = sorted(ACTIVATIONS)
 

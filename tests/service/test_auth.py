@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.serverutil import running_server
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.server import running_server
 
 KEYS = "first-secret-key,second-secret-key"
 

@@ -8,8 +8,8 @@ import pytest
 from model.decoding import load_and_preprocess
 from service.inference.decode_upload import decode_into
 from service.plumbing.errors import APIError
-from tests.dicomfiles import ct_bytes, multi_frame
-from tests.service.conftest import GRAY_SPEC, RGB_SPEC, encode, pattern
+from tests.helpers.dicom import ct_bytes, multi_frame
+from tests.helpers.images import GRAY_SPEC, RGB_SPEC, encode, pattern
 
 LIMIT = 25_000_000
 

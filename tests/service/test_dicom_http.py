@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 
 from model.card import MAX_FRAME, DicomPolicy
-from tests.conftest import make_checkpoint
-from tests.dicomfiles import (
+from tests.helpers.dicom import (
     PHI_STRINGS,
     SYNTAXES,
     ct_bytes,
@@ -26,8 +25,9 @@ from tests.dicomfiles import (
     with_transfer_syntax,
     without_pixel_data,
 )
-from tests.serverutil import RunningServer, running_server
-from tests.service.test_parity import TOLERANCE, torch_probabilities
+from tests.helpers.models import make_checkpoint
+from tests.helpers.predictions import TOLERANCE, torch_probabilities
+from tests.helpers.server import RunningServer, running_server
 
 LABELS = ("normal", "nodule")
 CARD_WINDOW = (-600.0, 1500.0)  # a lung window, unlike the files' soft-tissue 40/400

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from service.protocols.v1.schemas import ErrorResponse, ModelInfo, ModelList, PredictionResponse
-from tests.service.conftest import E2E_MAX_UPLOAD_BYTES, encode, pattern, png_with_size
+from tests.helpers.images import encode, pattern, png_with_size
+from tests.helpers.server import E2E_MAX_UPLOAD_BYTES
 
 RGB = "/v1/models/rgb"
 JPEG = encode(pattern((64, 48)), "JPEG", quality=92)

@@ -21,8 +21,8 @@ from model.decoding import load_and_preprocess
 from model.export import export_checkpoint
 from service.app.factory import create_app
 from service.plumbing.settings import Settings
-from tests.conftest import make_checkpoint
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.models import make_checkpoint
 from tests.service.test_repository import wait_loaded
 
 LABELS = ("a", "b", "c", "d")

@@ -22,7 +22,7 @@ import orjson
 import pytest
 from PIL import Image
 
-from tests.serverutil import RunningServer, running_server
+from tests.helpers.server import RunningServer, running_server
 
 BOUND = 4
 BURST = 16

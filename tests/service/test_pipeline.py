@@ -9,7 +9,7 @@ from model.decoding import load_and_preprocess
 from service.inference.batching import DynamicBatcher
 from service.inference.pipeline import ImagePipeline
 from service.plumbing.errors import APIError
-from tests.service.conftest import RGB_SPEC, encode, pattern
+from tests.helpers.images import RGB_SPEC, encode, pattern
 
 IMAGES = [
     encode(pattern((64, 48), seed=1), "JPEG"),

@@ -25,8 +25,8 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serverutil import REPO_ROOT, RunningServer, free_port, running_server
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.server import REPO_ROOT, RunningServer, free_port, running_server
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")

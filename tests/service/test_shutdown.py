@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from tests.serverutil import running_server
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.server import running_server
 
 IN_FLIGHT = 8
 

@@ -79,8 +79,8 @@ SCRIPT = textwrap.dedent(
 
 @pytest.fixture(scope="module")
 def torch_free_run(model_repo_dir, tmp_path_factory) -> subprocess.CompletedProcess[str]:
-    from tests.dicomfiles import ct_bytes
-    from tests.service.conftest import encode, pattern
+    from tests.helpers.dicom import ct_bytes
+    from tests.helpers.images import encode, pattern
 
     folder = tmp_path_factory.mktemp("torch-free")
     image, scan = folder / "a.png", folder / "scan.dcm"

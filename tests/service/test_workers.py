@@ -17,8 +17,8 @@ import pytest
 from model import cpus
 from service.plumbing.settings import Settings
 from service.run.workers import per_worker_settings
-from tests.serverutil import REPO_ROOT, model_info_pids, running_server
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.server import REPO_ROOT, model_info_pids, running_server
 
 WORKERS = 2
 

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from model.checkpoint import load_checkpoint
 from model.cli import app
 from model.export import export_checkpoint
-from tests.training.conftest import tiny_config, write_medmnist
+from tests.helpers.datasets import tiny_config, write_medmnist
 from training.config import TrainConfig
 from training.distributed import FAULT_ENV
 from training.launch import TrainingJob, launch_on_this_node

@@ -13,7 +13,7 @@ import yaml
 
 from model.checkpoint import load_checkpoint
 from model.export import export_checkpoint
-from tests.training.conftest import tiny_config
+from tests.helpers.datasets import tiny_config
 from training.engine import Trainer
 from training.run import resume, train
 from training.run_folder import Plot, RunFolder

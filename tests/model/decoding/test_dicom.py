@@ -11,7 +11,7 @@ from pydicom.sequence import Sequence
 
 from model.card import DicomPolicy, Window
 from model.decoding import DecodeError, decode_image
-from tests.dicomfiles import (
+from tests.helpers.dicom import (
     PHI_STRINGS,
     SYNTAXES,
     colour_picture,
@@ -26,7 +26,7 @@ from tests.dicomfiles import (
     with_transfer_syntax,
     without_pixel_data,
 )
-from tests.service.conftest import GRAY_SPEC, RGB_SPEC
+from tests.helpers.images import GRAY_SPEC, RGB_SPEC
 
 LIMIT = 25_000_000
 

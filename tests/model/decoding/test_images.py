@@ -9,7 +9,7 @@ from PIL import Image
 from model.card import Preprocessing
 from model.decoding import DecodeError, decode_image, describe_content, load_and_preprocess
 from model.preprocess import preprocess_image
-from tests.service.conftest import GRAY_SPEC, RGB_SPEC, encode, pattern, png_with_size
+from tests.helpers.images import GRAY_SPEC, RGB_SPEC, encode, pattern, png_with_size
 
 LIMIT = 25_000_000
 

@@ -8,10 +8,8 @@ from pathlib import Path
 import pytest
 import tritonclient.http as httpclient
 
-from tests.serverutil import RunningServer, running_server
-
-# Small pools: the test machine is shared.
-SERVER_ENV = {"RECTIFIER_INTRA_OP_THREADS": "1", "RECTIFIER_DECODE_THREADS": "1"}
+from tests.helpers.server import SMALL_POOLS_ENV as SERVER_ENV
+from tests.helpers.server import RunningServer, running_server
 
 
 @pytest.fixture(scope="package")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.serverutil import REPO_ROOT
+from tests.helpers.server import REPO_ROOT
 
 CODEC_MODULES = (
     "codec", "encoding", "errors", "metadata", "request", "response", "schemas", "signature",

@@ -20,9 +20,9 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.serverutil import RunningServer, running_server
-from tests.service.conftest import encode, pattern
-from tests.service.v2.conftest import SERVER_ENV
+from tests.helpers.images import encode, pattern
+from tests.helpers.server import SMALL_POOLS_ENV as SERVER_ENV
+from tests.helpers.server import RunningServer, running_server
 
 INFER = "/v2/models/rgb/infer"
 GOOD = np.zeros((1, 3, 32, 32), dtype=np.float32)

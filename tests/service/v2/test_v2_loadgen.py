@@ -14,7 +14,7 @@ from service.app.state import state_of
 from service.loadgen import client as loadgen
 from service.loadgen.client import Protocol
 from service.plumbing.settings import Settings
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
 
 
 @pytest.mark.parametrize("protocol", [Protocol.V2_BINARY, Protocol.V2_JSON])

@@ -1,6 +1,6 @@
 """End to end: the official ``tritonclient.http`` against the real server on 127.0.0.1.
 
-One server (uvicorn in a subprocess, ``tests.serverutil``; the package's ``server`` fixture)
+One server (uvicorn in a subprocess, ``tests.helpers.server``; the package's ``server`` fixture)
 serves the shared ``rgb`` and ``gray`` models; every call goes over HTTP exactly as a Triton
 user's would, with the client's defaults unless a test says otherwise.
 """
@@ -18,9 +18,9 @@ from tritonclient.utils import InferenceServerException
 
 from model.card import ModelCard, read_card
 from model.decoding import load_and_preprocess
-from tests.conftest import ExportedModel
-from tests.serverutil import RunningServer
-from tests.service.conftest import encode, pattern
+from tests.helpers.images import encode, pattern
+from tests.helpers.models import ExportedModel
+from tests.helpers.server import RunningServer
 
 ATOL = 1e-6
 

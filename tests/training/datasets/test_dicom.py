@@ -10,7 +10,7 @@ import pytest
 
 from model.card import Window
 from service.inference.decode_upload import decode_into
-from tests.dicomfiles import ct_bytes
+from tests.helpers.dicom import ct_bytes
 from training.datasets import DatasetError, load_dataset
 
 LIMIT = 25_000_000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from model.decoding import load_and_preprocess
-from tests.training.conftest import write_image_folder
+from tests.helpers.datasets import write_image_folder
 from training.datasets import DatasetError, load_dataset
 from training.datasets.base import seeded_split
 from training.datasets.imagefolder import load_image_folder

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from model.preprocess import preprocess_image
-from tests.training.conftest import write_medmnist
+from tests.helpers.datasets import write_medmnist
 from training.datasets import DatasetError, load_dataset
 from training.datasets.medmnist import FLAGS, find_npz, load_medmnist
 

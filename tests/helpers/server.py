@@ -1,6 +1,6 @@
 """Start the real server (``python -m service serve``, uvicorn) in a subprocess for tests.
 
-    from tests.serverutil import running_server
+    from tests.helpers.server import running_server
 
     with running_server(model_repo_dir, env={"RECTIFIER_MAX_QUEUE": "4"}) as server:
         httpx.get(f"{server.url}/v1/models")
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import httpx
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class ServerStartError(RuntimeError):
@@ -142,3 +142,10 @@ def model_info_pids(metrics_text: str, model: str) -> set[str]:
             if labels.get("model") == model and "pid" in labels:
                 pids.add(labels["pid"])
     return pids
+
+
+# Small pools for a server the test shares the machine with.
+SMALL_POOLS_ENV = {"RECTIFIER_INTRA_OP_THREADS": "1", "RECTIFIER_DECODE_THREADS": "1"}
+
+# The upload limit of the service tests' shared end-to-end server (``e2e_server``).
+E2E_MAX_UPLOAD_BYTES = 300_000

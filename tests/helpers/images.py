@@ -1,4 +1,6 @@
-"""Image bytes for the hostile corpus: odd but valid pictures, broken files and bombs.
+"""Test pictures: deterministic patterns and the preprocessing specs the model and service
+tests decode them with, and the hostile corpus's odd but valid pictures, broken files and
+bombs.
 
 Pillow writes what it can; the rest (16-bit RGB PNG, a 30000x30000 PNG bomb, a GIF whose
 screen claims 65535x65535, a JPEG with an impossible Huffman table, bad checksums) is
@@ -14,6 +16,26 @@ from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from model.card import Preprocessing
+
+RGB_SPEC = Preprocessing(
+    color_mode="RGB", resize_size=36, crop_size=32, mean=(0.5, 0.4, 0.3), std=(0.2, 0.25, 0.3)
+)
+GRAY_SPEC = Preprocessing(color_mode="L", resize_size=36, crop_size=32, mean=(0.5,), std=(0.25,))
+
+
+def pattern(size: tuple[int, int] = (48, 40), mode: str = "RGB", seed: int = 0) -> Image.Image:
+    """A deterministic, non-uniform image (so resize, crop and orientation matter)."""
+    rng = np.random.default_rng(seed)
+    width, height = size
+    y, x = np.mgrid[0:height, 0:width]
+    base = np.stack(
+        [(x * 255) // max(1, width - 1), (y * 255) // max(1, height - 1), (x + y) % 256], axis=-1
+    )
+    noise = rng.integers(0, 40, size=base.shape)
+    rgb = Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8), "RGB")
+    return rgb if mode == "RGB" else rgb.convert(mode)
 
 
 def scene(width: int, height: int, seed: int = 0) -> Image.Image:
@@ -59,6 +81,18 @@ def png_raw(
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
         + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def png_with_size(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` (a decompression bomb shape)."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    rows = zlib.compress(b"\x00" * 64)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", header)
+        + png_chunk(b"IDAT", rows)
         + png_chunk(b"IEND", b"")
     )
 

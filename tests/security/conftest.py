@@ -1,5 +1,0 @@
-"""Fixtures of this folder's tests."""
-
-from tests.reliability.figures import figures
-
-__all__ = ["figures"]
