@@ -13,6 +13,8 @@ the decode's cost, before it chooses where to pay it.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,12 +35,20 @@ class PhaseTimes:
     preprocess_s: float
 
 
+@contextmanager
+def decode_errors_as_api_errors() -> Iterator[None]:
+    """The one place a ``DecodeError`` becomes the API's ``APIError`` (same code, same
+    message, same detail)."""
+    try:
+        yield
+    except DecodeError as exc:
+        raise APIError(exc.code, exc.message, exc.detail) from exc
+
+
 def decode_image(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image:
     """``model.decoding.decode_image``, failing with ``APIError``. The caller closes it."""
-    try:
+    with decode_errors_as_api_errors():
         return decode_bytes(data, spec, max_pixels)
-    except DecodeError as exc:
-        raise _api_error(exc) from exc
 
 
 def open_upload(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Image | None:
@@ -47,10 +57,8 @@ def open_upload(data: bytes, spec: Preprocessing, max_pixels: int) -> Image.Imag
     None for DICOM and empty bodies, which ``decode_into`` reads (or refuses) whole."""
     if not data or is_dicom(data):
         return None
-    try:
+    with decode_errors_as_api_errors():
         return open_raster(data, spec, max_pixels)
-    except DecodeError as exc:
-        raise _api_error(exc) from exc
 
 
 def decode_into(
@@ -66,7 +74,8 @@ def decode_into(
     header time is the caller's to count); it is decoded and closed here.
     """
     started = time.perf_counter()
-    image = _load(opened) if opened is not None else decode_image(data, spec, max_pixels)
+    with decode_errors_as_api_errors():
+        image = load_raster(opened) if opened is not None else decode_bytes(data, spec, max_pixels)
     decoded = time.perf_counter()
     try:
         preprocess_image(image, spec, out=out)
@@ -80,14 +89,3 @@ def decode_into(
     finally:
         image.close()
     return PhaseTimes(decoded - started, time.perf_counter() - decoded)
-
-
-def _load(image: Image.Image) -> Image.Image:
-    try:
-        return load_raster(image)
-    except DecodeError as exc:
-        raise _api_error(exc) from exc
-
-
-def _api_error(exc: DecodeError) -> APIError:
-    return APIError(exc.code, exc.message, exc.detail)
