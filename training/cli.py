@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 from training.cli_options import config_values, with_train_options
-from training.config import DEVICES, TrainConfig, flag_of
-from training.datasets import data_forms
+from training.config import EVALUATE_BATCH_SIZE, TrainConfig, flag_of
 from training.run_folder import LAST, checkpoint_in
 from training.tracking.options import TRACK_HELP
 
@@ -107,6 +106,9 @@ def check_data_parallel(config: TrainConfig, world_size: int | None) -> None:
 def _data_error(exc: DatasetError) -> typer.BadParameter:
     return typer.BadParameter(str(exc), param_hint=f"{flag_of('data')} / {flag_of('data_root')}")
 
+
+# The training options evaluation shares: where the data is and how to feed the model.
+EVALUATE_OPTIONS = ("data", "data_root", "batch_size", "device", "workers", "max_samples")
 
 _CONFIG = typer.Option(None, "--config", help="YAML or JSON file of the same options.")
 _TRACK = typer.Option(None, "--track", help=TRACK_HELP)
@@ -225,40 +227,31 @@ def train_command(
     typer.echo(f"run folder {result.run_dir}: test {metrics}")
 
 
+@with_train_options(
+    only=EVALUATE_OPTIONS,
+    defaults={"data": None, "data_root": None, "batch_size": EVALUATE_BATCH_SIZE},
+)
 def evaluate_command(
+    flags: dict[str, Any],
     run: Path = typer.Argument(..., help="A run folder (its best checkpoint) or a checkpoint."),
-    data: str | None = typer.Option(
-        None, "--data", help=f"Dataset: {data_forms()}. Default: the run's."
-    ),
-    data_root: str | None = typer.Option(None, "--data-root", help="Folder of the dataset files."),
-    batch_size: int = typer.Option(128, "--batch-size", min=1),
-    device: str = typer.Option(TrainConfig.device, "--device", help=", ".join(DEVICES) + "."),
-    workers: int | None = typer.Option(None, "--workers", min=0, help="DataLoader workers."),
-    max_samples: int | None = typer.Option(
-        None, "--max-samples", min=1, help="Use at most N images per split."
-    ),
     output: Path | None = typer.Option(None, "--output", help="Also write the JSON here."),
 ) -> None:
-    """Re-compute the test metrics (and activation diagnostics) of a run or checkpoint."""
+    """Re-compute the test metrics (and activation diagnostics) of a run or checkpoint.
+
+    --data and --data-root default to the run's."""
     from model.checkpoint import CheckpointError
     from training.config import ConfigError, check_option
     from training.datasets import DatasetError
     from training.evaluate import evaluate
 
+    given = {name: value for name, value in flags.items() if value is not None}
     try:
-        check_option("device", device)
+        for name, value in given.items():
+            check_option(name, value)
     except ConfigError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--device") from exc
+        raise typer.BadParameter(str(exc), param_hint=flag_of(exc.option or "config")) from exc
     try:
-        result = evaluate(
-            run,
-            data=data,
-            data_root=data_root,
-            batch_size=batch_size,
-            device=device,
-            workers=workers,
-            max_samples=max_samples,
-        )
+        result = evaluate(run, **given)
     except CheckpointError as exc:
         raise typer.BadParameter(str(exc), param_hint="RUN") from exc
     except DatasetError as exc:

@@ -1,14 +1,16 @@
-"""The flags of ``rectifier train`` and ``rectifier sweep``, derived from TrainConfig.
+"""The flags of ``rectifier train``, ``sweep`` and ``evaluate``, derived from TrainConfig.
 
 Every TrainConfig field becomes one flag (``--img-size`` for ``img_size``), with the help
 text, default and choices its declaration gives. Each flag defaults to None, meaning "not
 given", so a ``--config`` file can supply it; ``TrainConfig.validate`` checks the result.
+A command that takes a few of the options (``only``) may give some its own default
+(``defaults``), which its help then states.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import MISSING, Field, fields
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -32,12 +34,11 @@ def _flag_type(hint: Any) -> Any:
     return hint | None
 
 
-def _help(f: Field[Any], hint: Any) -> str:
+def _help(f: Field[Any], hint: Any, default: Any) -> str:
     declared = option_of(f)
     notes = []
     if declared.choices:
         notes.append(", ".join(declared.choices))
-    default = f.default
     if isinstance(default, bool):
         notes.append(f"default {'on' if default else 'off'}")
     elif default is not MISSING and default is not None and not _is_mapping(hint):
@@ -46,25 +47,45 @@ def _help(f: Field[Any], hint: Any) -> str:
     return f"{text} ({'; '.join(notes)})." if notes else f"{text}."
 
 
-def _parameter(f: Field[Any], hint: Any) -> inspect.Parameter:
+def _parameter(f: Field[Any], hint: Any, defaults: Mapping[str, Any]) -> inspect.Parameter:
     flag = flag_of(f.name)
     declaration = f"{flag}/--no-{flag[2:]}" if hint is bool else flag
+    own_default = defaults.get(f.name)
+    shown = f.default if f.name not in defaults else own_default
     return inspect.Parameter(
         f.name,
         inspect.Parameter.KEYWORD_ONLY,
-        default=typer.Option(None, declaration, help=_help(f, hint)),
+        default=typer.Option(
+            own_default, declaration, help=_help(f, hint, shown), show_default=False
+        ),
         annotation=_flag_type(hint),
     )
 
 
-def with_train_options(*, exclude: Collection[str] = ()) -> Callable[[Command], Command]:
-    """Give ``command`` a flag for every TrainConfig field not in ``exclude``.
+def with_train_options(
+    *,
+    exclude: Collection[str] = (),
+    only: Collection[str] | None = None,
+    defaults: Mapping[str, Any] | None = None,
+) -> Callable[[Command], Command]:
+    """Give ``command`` a flag for every TrainConfig field in ``only`` (default: all) and
+    not in ``exclude``.
 
-    The command takes ``flags``: the given flags as TrainConfig values (None: not given),
-    and its own parameters as usual.
+    ``defaults`` gives a flag the command's own default in place of "not given", shown in
+    its help in place of TrainConfig's (None: the help states no default; the command
+    says what a missing flag means). The command takes ``flags``: the flags as TrainConfig
+    values (None: not given), and its own parameters as usual.
     """
     hints = get_type_hints(TrainConfig)
-    derived = [_parameter(f, hints[f.name]) for f in fields(TrainConfig) if f.name not in exclude]
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = (set(only or ()) | set(defaults or ())) - known
+    if unknown:
+        raise ValueError(f"not TrainConfig fields: {', '.join(sorted(unknown))}")
+    derived = [
+        _parameter(f, hints[f.name], defaults or {})
+        for f in fields(TrainConfig)
+        if (only is None or f.name in only) and f.name not in exclude
+    ]
     names = {p.name for p in derived}
 
     def decorate(command: Command) -> Command:

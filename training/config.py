@@ -27,6 +27,8 @@ OPTIMIZERS = ("adamw", "sgd")
 BALANCE = ("none", "loss", "sampler")
 DEVICES = ("auto", "cpu", "cuda")
 AUGMENTS = ("none", "light", "standard")
+# ``rectifier evaluate``'s batch: no gradients to keep, so larger than training's default.
+EVALUATE_BATCH_SIZE = 128
 
 
 class ConfigError(ValueError):

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from model.checkpoint import ModelConfig, load_checkpoint
+from training.config import EVALUATE_BATCH_SIZE, TrainConfig
 from training.data import default_workers, eval_loader
 from training.datasets import DatasetBundle, DatasetError, load_dataset
 from training.diagnostics import ActivationMonitor, LayerStats, summarize
@@ -75,8 +76,8 @@ def evaluate(
     *,
     data: str | None = None,
     data_root: str | None = None,
-    batch_size: int = 128,
-    device: str = "auto",
+    batch_size: int = EVALUATE_BATCH_SIZE,
+    device: str = TrainConfig.device,
     workers: int | None = None,
     max_samples: int | None = None,
 ) -> Evaluation:

@@ -102,6 +102,28 @@ def test_evaluate_refuses_a_different_dataset(tmp_path: Path, data_dir: Path) ->
     assert result.exit_code == 2 and "not the same dataset" in result.output
 
 
+def test_evaluate_takes_the_training_options_it_shares_with_its_own_batch_default() -> None:
+    from training.cli import EVALUATE_OPTIONS
+    from training.config import EVALUATE_BATCH_SIZE, flag_of
+
+    result = runner.invoke(app, ["evaluate", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    for name in EVALUATE_OPTIONS:
+        assert flag_of(name) in result.output
+    assert f"(default {EVALUATE_BATCH_SIZE})" in result.output
+    assert "--epochs" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "flag"), [(["--batch-size", "0"], "--batch-size"), (["--device", "tpu"], "--device")]
+)
+def test_evaluate_checks_its_options_as_train_does(
+    tmp_path: Path, args: list[str], flag: str
+) -> None:
+    result = runner.invoke(app, ["evaluate", str(tmp_path), *args])
+    assert result.exit_code == 2 and flag in result.output
+
+
 def test_resume_from_the_command_line_extends_a_run(tmp_path: Path, data_dir: Path) -> None:
     args = ["train", "--data", "imagefolder:folder", "--data-root", str(data_dir)]
     result = runner.invoke(
