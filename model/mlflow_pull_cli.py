@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from model.layout import DEFAULT_ROOT
 from model.mlflow_store import TRACKING_URI_HELP
 
 
@@ -16,7 +17,7 @@ def pull_command(
     model_uri: str = typer.Argument(
         ..., help="models:/NAME/VERSION, models:/NAME/ALIAS or models:/NAME@ALIAS."
     ),
-    out: Path = typer.Option(Path("models"), "--out", help="The model repository folder."),
+    out: Path = typer.Option(DEFAULT_ROOT, "--out", help="The model repository folder."),
     tracking_uri: str | None = typer.Option(None, "--tracking-uri", help=TRACKING_URI_HELP),
 ) -> None:
     """Write a registered model version into OUT/NAME/VERSION/model.onnx for `rectifier serve`."""
