@@ -119,3 +119,21 @@ def test_serve_logs_at_the_flag_then_the_variable_then_the_default(args, env, le
     finally:
         service.run.server.build_server = original
     assert seen["level"] == level
+
+
+def test_the_settings_table_in_the_docs_lists_every_setting_with_its_flags() -> None:
+    import re
+
+    from service.plumbing.settings import Settings, flags_of, variable_of
+    from service.run.settings_flags import NOT_FLAGS
+
+    rows = {
+        match[1]: match[2]
+        for match in re.finditer(
+            r"^\| `(RECTIFIER_\w+)`([^|]*)\|", (REPO_ROOT / "docs/service.md").read_text(), re.M
+        )
+    }
+    assert set(rows) == {variable_of(field) for field in Settings.model_fields}
+    for field in set(Settings.model_fields) - set(NOT_FLAGS):
+        for flag in flags_of(field):
+            assert f"`{flag}" in rows[variable_of(field)], (field, flag)
