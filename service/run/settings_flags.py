@@ -2,9 +2,10 @@
 
 Every Settings field becomes ``--field-name`` (plus the flag its declaration names, where
 the command always spelled it differently: ``--models``, ``--threads``, ``--streams``),
-with its declared help, default and choices. Two fields have none: the API keys (a
-secret does not belong in a process listing or shell history) and the log level (the
-root option ``rectifier --log-level``, shared by every command). Each flag defaults to
+with its declared help, default and choices. Two kinds of field have none: secrets
+(``SecretStr``: the API keys, credentials; they do not belong in a process listing or shell
+history) and the log level (the root option ``rectifier --log-level``, shared by every
+command). Each flag defaults to
 None, meaning "not given", so the ``RECTIFIER_*`` environment fills what is not on the
 command line; ``load_settings`` checks the result and names the flag or the variable.
 """
@@ -17,13 +18,14 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import typer
+from pydantic import SecretStr
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from service.plumbing.settings import Settings, flags_of, variable_of
 
-# Declared elsewhere or never a flag (see the module docstring).
-NOT_FLAGS = ("api_keys", "log_level")
+# The root option ``rectifier --log-level`` declares this one for every command.
+ROOT_OPTIONS = ("log_level",)
 
 
 def _strip(annotation: Any) -> tuple[Any, bool]:
@@ -80,10 +82,21 @@ def _parameter(name: str, field: FieldInfo) -> inspect.Parameter:
     )
 
 
-def setting_parameters() -> list[inspect.Parameter]:
-    """One typer option per Settings field that has a flag, in declaration order."""
+def is_secret(field: FieldInfo) -> bool:
+    """A field holding a ``SecretStr`` (alone or in a list): it gets no flag."""
+    base, _ = _strip(field.annotation)
+    return base is SecretStr or (get_origin(base) is list and SecretStr in get_args(base))
+
+
+def flagged_fields() -> list[str]:
+    """The Settings fields ``rectifier serve`` takes as flags, in declaration order."""
     return [
-        _parameter(name, field)
+        name
         for name, field in Settings.model_fields.items()
-        if name not in NOT_FLAGS
+        if name not in ROOT_OPTIONS and not is_secret(field)
     ]
+
+
+def setting_parameters() -> list[inspect.Parameter]:
+    """One typer option per flagged Settings field."""
+    return [_parameter(name, Settings.model_fields[name]) for name in flagged_fields()]
