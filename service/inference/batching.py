@@ -1,6 +1,7 @@
 """Dynamic batching: worker threads per model turn queued requests into batches.
 
-Requests enqueue their preprocessed tensors (``submit``). A free worker takes everything
+Requests hold a place in the model's bound (``admit``, ``max_queue`` places) from decoding
+to the answer and enqueue their preprocessed tensors (``submit``). A free worker takes everything
 queued, up to ``max_batch_size`` images, runs one ``session.run`` on it and resolves each
 request's future with its rows. An idle server therefore adds no waiting and a busy one
 batches by itself; ``max_batch_delay_ms`` can trade latency for fuller batches. Workers
@@ -108,13 +109,12 @@ class DynamicBatcher:
     async def submit(self, inputs: np.ndarray) -> BatchResult:
         """Queue a (N, ...) input tensor; returns its N output rows once its batch ran.
 
-        Raises ``APIError`` ``queue_full`` (503 with Retry-After) when the queue is full,
-        ``not_ready`` once stopping, and ``InferenceError`` when the model fails on it.
+        Raises ``APIError`` ``not_ready`` once stopping, and ``InferenceError`` when the
+        model fails on it. The bound on requests is ``admit``'s, taken before this.
         """
-        if self._loop is None:
-            raise APIError("not_ready", f"model {self.name} is not accepting requests")
-        future: asyncio.Future[BatchResult] = self._loop.create_future()
-        self.put(inputs, future)
+        loop = self._serving_loop()
+        future: asyncio.Future[BatchResult] = loop.create_future()
+        self._enqueue(inputs, future)
         return await future
 
     def put(self, inputs: np.ndarray, future: asyncio.Future[BatchResult]) -> None:
@@ -123,7 +123,16 @@ class DynamicBatcher:
         The decode pool calls this directly after preprocessing, which saves a round trip
         through the event loop. Raises ``APIError`` like ``submit``.
         """
-        self.check_capacity()
+        self._serving_loop()
+        self._enqueue(inputs, future)
+
+    def _serving_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop results go to; ``not_ready`` before ``start`` and once stopping."""
+        if self._stopping or self._loop is None:
+            raise APIError("not_ready", f"model {self.name} is not accepting requests")
+        return self._loop
+
+    def _enqueue(self, inputs: np.ndarray, future: asyncio.Future[BatchResult]) -> None:
         item = _Pending(inputs, future)
         with self._cond:
             self._queue.append(item)
@@ -134,26 +143,26 @@ class DynamicBatcher:
         """Hold one of ``max_queue`` places from decoding to the answer (event loop only).
 
         The image API admits a request once its body is in, so requests waiting for the
-        decode pool count against the same bound as those waiting for a batch.
+        decode pool count against the same bound as those waiting for a batch, and a slow
+        upload holds no place while it streams. Raises what ``check_capacity`` raises.
         """
-        self.check_capacity(self._admitted)
+        self.check_capacity()
         self._admitted += 1
         try:
             yield
         finally:
             self._admitted -= 1
 
-    @property
-    def admitted(self) -> int:
-        """Requests admitted with ``admit`` and not answered yet."""
-        return self._admitted
+    def check_capacity(self) -> None:
+        """The model's bound, the one rule: ``queue_full`` (503 with Retry-After) when
+        ``max_queue`` requests hold a place, ``not_ready`` once stopping.
 
-    def check_capacity(self, waiting: int | None = None) -> None:
-        """Raise what ``put`` would raise now (routes call it before reading the body, so an
-        overloaded server refuses at once instead of after decoding)."""
-        if self._stopping or self._loop is None:
-            raise APIError("not_ready", f"model {self.name} is not accepting requests")
-        if max(len(self._queue), waiting or 0) >= self.max_queue:
+        ``admit`` applies it when a request takes its place; the shared path also asks it
+        before reading a body, so an overloaded server refuses at once instead of after
+        the upload. Whatever is queued was admitted, so ``put`` need not ask again.
+        """
+        self._serving_loop()
+        if self._admitted >= self.max_queue:
             raise APIError(
                 "queue_full",
                 f"the queue of model {self.name} is full ({self.max_queue} requests waiting); "
@@ -161,6 +170,11 @@ class DynamicBatcher:
                 {"max_queue": self.max_queue},
                 headers={"Retry-After": str(self.retry_after_s)},
             )
+
+    @property
+    def admitted(self) -> int:
+        """Requests admitted with ``admit`` and not answered yet."""
+        return self._admitted
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish everything queued, then end the workers (``timeout`` bounds the wait)."""

@@ -3,14 +3,15 @@ is an adapter around it.
 
 An adapter resolves the model, then runs its request inside ``InferencePath.request``:
 
-    async with inference.request(model) as call:   # 503 at once when the queue bound is hit
+    async with inference.request(model) as call:   # 503 at once at the model's bound
         images = <read and parse the protocol's body>
         result = await call.run(EncodedImages(images))   # or TensorBatch(array)
         return <encode result.probabilities, result.timings_ms as the protocol says>
 
 Everything between parsing and encoding is here, once: admission against the model's
-queue bound (checked before the body is read, held from decoding to the answer, so work
-waiting for the decode pool counts), decode and preprocess on the decode pool, the dynamic
+queue bound (asked before the body is read, so a full model refuses at once; a place held
+from decoding to the answer, so work waiting for the decode pool counts and a slow upload
+holds none), decode and preprocess on the decode pool, the dynamic
 batcher, the phase timings, the live latency window and the Prometheus observation with
 the status the request ended with.
 """
@@ -120,13 +121,14 @@ class InferencePath:
         """Admit a request to ``model`` and record how it ended.
 
         Refuses at once (``queue_full``, 503 with Retry-After) when the model already holds
-        ``max_queue`` requests, before the adapter reads the body. An exception that leaves
+        ``max_queue`` requests, before the adapter reads the body; ``call.run`` holds the
+        request's place from decoding to the answer. An exception that leaves
         the block sets the recorded status: its ``status_code`` (``APIError``, the V2
         codec's ``V2Error``) or 500.
         """
         call = InferenceCall(self, model)
         try:
-            model.batcher.check_capacity(model.batcher.admitted)
+            model.batcher.check_capacity()  # at once, before the adapter reads the body
             yield call
         except BaseException as exc:
             call.status = getattr(exc, "status_code", 500)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from service.inference.batching import DynamicBatcher, InferenceError
+from service.inference.batching import BatchResult, DynamicBatcher, InferenceError
 from service.plumbing.errors import APIError
 
 
@@ -111,24 +111,29 @@ def test_a_failing_request_does_not_fail_its_batch_mates():
     asyncio.run(scenario())
 
 
-def test_full_queue_answers_queue_full_with_retry_after():
+def test_full_bound_answers_queue_full_with_retry_after():
     async def scenario() -> None:
         model = FakeModel()
         model.gate.clear()
         batcher = await started(model, max_batch_size=1, max_queue=2, retry_after_s=3)
-        running = asyncio.ensure_future(batcher.submit(rows(0)))
+
+        async def admitted(value: float) -> BatchResult:
+            with batcher.admit():
+                return await batcher.submit(rows(value))
+
+        running = asyncio.ensure_future(admitted(0))
         await asyncio.sleep(0.05)  # the worker holds this one
-        queued = [asyncio.ensure_future(batcher.submit(rows(v))) for v in (1, 2)]
+        queued = asyncio.ensure_future(admitted(1))
         await asyncio.sleep(0.01)
-        with pytest.raises(APIError) as info:
-            await batcher.submit(rows(3))
+        with pytest.raises(APIError) as info, batcher.admit():
+            pass
         assert info.value.code == "queue_full"
         assert info.value.status_code == 503
         assert info.value.headers["Retry-After"] == "3"
         model.gate.set()
-        await asyncio.gather(running, *queued)
+        await asyncio.gather(running, queued)
         assert batcher.queue_depth == 0
-        await batcher.submit(rows(4))  # accepted again once drained
+        await admitted(4)  # accepted again once answered
         batcher.stop(5)
 
     asyncio.run(scenario())
@@ -192,7 +197,7 @@ def test_admission_bounds_requests_before_they_reach_the_queue():
                 pass
             assert info.value.code == "queue_full"
             with pytest.raises(APIError):
-                batcher.check_capacity(batcher.admitted)
+                batcher.check_capacity()
         assert batcher.admitted == 0
         with batcher.admit():
             await batcher.submit(rows(1))
