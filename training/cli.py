@@ -287,8 +287,8 @@ def sweep_command(
         except ActivationSpecError as exc:
             raise typer.BadParameter(str(exc), param_hint="--activations") from exc
 
+    from training.compare.sweep import run_sweep, sweep_files
     from training.datasets import DatasetError
-    from training.sweep import run_sweep, sweep_files
     from training.tracking.run_tracking import TrackingUnavailable
 
     try:

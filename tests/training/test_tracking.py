@@ -144,7 +144,7 @@ def test_sweep_runs_are_children_of_one_parent_run(
 ) -> None:
     import mlflow
 
-    from training.sweep import sweep_files
+    from training.compare.sweep import sweep_files
 
     result = runner.invoke(
         app,

@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-import math
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,11 +26,12 @@ from model.architectures import count_parameters
 from model.checkpoint import load_checkpoint
 from model.files import write_atomically
 from training.artifacts import json_safe
+from training.compare.plan import REGIMES, StudyBudget
+from training.compare.plots import dead_per_epoch_plot, dead_per_layer_plot, outcomes_plot
+from training.compare.records import StudyResult, StudyRow, SweepRow
+from training.compare.sweep import run_one
+from training.compare.tables import render_study_tables
 from training.run_folder import RunFolder
-from training.study_plan import REGIMES, StudyBudget
-from training.study_plots import dead_per_epoch_plot, dead_per_layer_plot, outcomes_plot
-from training.study_records import Cells, StudyRow
-from training.sweep import SweepRow, _mean_std, run_one
 
 log = logging.getLogger(__name__)
 
@@ -41,22 +40,6 @@ SUMMARY_FILES = (
     "study.json",
     *(f"{c}.png" for c in ("dead_per_epoch", "dead_per_layer", "outcomes")),
 )
-
-
-@dataclass
-class StudyResult:
-    folder: Path
-    budget: StudyBudget
-    rows: list[StudyRow] = field(default_factory=list)
-    interrupted: bool = False
-
-    @property
-    def cells(self) -> Cells:
-        """(regime, activation) -> its runs over seeds, in study order."""
-        grouped: Cells = {}
-        for row in self.rows:
-            grouped.setdefault((row.regime, row.run.activation), []).append(row)
-        return grouped
 
 
 def run_study(budget: StudyBudget, out: Path) -> StudyResult:
@@ -101,7 +84,7 @@ def write_study(result: StudyResult) -> None:
         "runs": [asdict(row) for row in result.rows],
     }
     _write_text(folder / "study.json", json.dumps(json_safe(payload), indent=2))
-    _write_text(folder / "study.md", render_study(result))
+    _write_text(folder / "study.md", render_study_tables(result))
     if result.rows:
         titles = {name: f"{name}: {r.summary}" for name, r in REGIMES.items()}
         cells = result.cells
@@ -126,65 +109,3 @@ def _write_bytes(path: Path, data: bytes) -> Path:
 
 def _write_text(path: Path, text: str) -> Path:
     return _write_bytes(path, text.encode())
-
-
-# --- tables -----------------------------------------------------------------------------
-
-_METRICS = ("test_acc", "dead_fraction", "sparsity", "train_seconds", "latency_ms")
-
-
-def _pm(value: tuple[float, float], scale: float = 1.0, digits: int = 3) -> str:
-    mean, std = value
-    if math.isnan(mean):
-        return "n/a"
-    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
-
-
-def dead_per_layer(rows: Sequence[StudyRow]) -> dict[str, tuple[float, float]]:
-    """Layer -> mean and std over seeds of its dead fraction after the last epoch."""
-    return {
-        layer: _mean_std([row.dead_per_epoch[-1][layer] for row in rows])
-        for layer in rows[0].dead_per_epoch[-1]
-    }
-
-
-def render_study(result: StudyResult) -> str:
-    """The markdown tables: outcomes per (regime, activation), then dead units per layer."""
-    budget, cells = result.budget, result.cells
-    lines = [
-        "### Outcomes per regime and activation",
-        "",
-        f"Budget: {budget.describe()}. Mean ± std over seeds {list(range(budget.seeds))}. "
-        "Dead units: channels whose input was never positive on the test split (Maxout: "
-        "pieces that never won), after the last epoch, weighted by layer size. Sparsity: "
-        "fraction of activation outputs <= 0. Latency: onnxruntime, CPU, batch 1, one "
-        "thread, median of 50 runs.",
-        "",
-        "| regime | activation | parameters | test acc | dead units (%) | sparsity (%) "
-        "| train time (s) | ONNX latency (ms) |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for (regime, activation), rows in cells.items():
-        metric = {m: _mean_std([getattr(r.run, m) for r in rows]) for m in _METRICS}
-        lines.append(
-            f"| {regime} | {activation} | {rows[0].parameters:,} | {_pm(metric['test_acc'])} "
-            f"| {_pm(metric['dead_fraction'], 100, 1)} | {_pm(metric['sparsity'], 100, 1)} "
-            f"| {_pm(metric['train_seconds'], 1, 1)} | {_pm(metric['latency_ms'], 1, 3)} |"
-        )
-    for regime in dict.fromkeys(row.regime for row in result.rows):
-        regime_cells = {a: rows for (g, a), rows in cells.items() if g == regime}
-        layers = list(dead_per_layer(next(iter(regime_cells.values()))))
-        lines += [
-            "",
-            f"### Dead units per layer after the last epoch, {regime} ({REGIMES[regime].summary})",
-            "",
-            "Validation split; layers in network order (conv blocks of simple_cnn).",
-            "",
-            "| activation | " + " | ".join(f"layer {n + 1}" for n in range(len(layers))) + " |",
-            "|---|" + "---|" * len(layers),
-        ]
-        for activation, rows in regime_cells.items():
-            per_layer = dead_per_layer(rows)
-            cells_text = " | ".join(_pm(per_layer[layer], 100, 0) for layer in layers)
-            lines.append(f"| {activation} | {cells_text} |")
-    return "\n".join(lines) + "\n"

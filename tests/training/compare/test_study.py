@@ -8,9 +8,9 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from model.cli import app
+from training.compare.stats import mean_std
+from training.compare.study import SUMMARY_FILES
 from training.run_folder import RunFolder
-from training.study import SUMMARY_FILES
-from training.sweep import _mean_std
 
 TINY = [
     "--data", "imagefolder:folder",
@@ -47,7 +47,7 @@ def test_study_command_with_a_tiny_budget(tmp_path: Path, data_dir: Path) -> Non
     # The table holds the JSON's figures: mean ± std over the two seeds.
     table = (out / "study.md").read_text()
     accs = [r["run"]["test_acc"] for r in runs if r["regime"] == "high-lr"][2:]
-    mean, std = _mean_std(accs)
+    mean, std = mean_std(accs)
     assert f"| high-lr | maxout:3 | {params['maxout:3']:,} | {mean:.3f} ± {std:.3f} |" in table
     assert "Dead units per layer after the last epoch, high-lr" in table
     assert table in result.output

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from training.study_plan import REGIMES, STUDY_ACTIVATIONS, StudyBudget
+from training.compare.plan import REGIMES, STUDY_ACTIVATIONS, StudyBudget
 
 _DEFAULT = StudyBudget()
 
@@ -74,8 +74,8 @@ def study_command(
         activations=activation_names,
         regimes=regime_names,
     )
+    from training.compare.study import copy_summary, run_study
     from training.datasets import DatasetError
-    from training.study import copy_summary, run_study
 
     try:
         result = run_study(budget, out)

@@ -1,18 +1,21 @@
-"""The study's charts: dead units per epoch and per layer, and the outcomes per activation.
+"""The charts: the sweep's outcomes per activation (``sweep.png``), and the study's dead
+units per epoch and per layer and outcomes per activation.
 
-Each takes the study's cells, ``(regime, activation) -> runs over seeds``, and draws means
-with the spread over seeds (a band or error bars: one standard deviation).
+Each study chart takes the study's cells, ``(regime, activation) -> runs over seeds``, and
+draws means with the spread over seeds (a band or error bars: one standard deviation).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from training.compare.records import Cells, StudyRow, SweepRow
+from training.compare.stats import aggregate
 from training.plots import plt, save_figure
-from training.study_records import Cells, StudyRow
 
 
 def _regimes(cells: Cells) -> list[str]:
@@ -101,4 +104,29 @@ def outcomes_plot(cells: Cells, path: Path) -> Path:
         axis.set_title(title)
         axis.grid(axis="y", alpha=0.3)
     axes[0].legend(fontsize=8)
+    return save_figure(fig, path)
+
+
+def sweep_plot(rows: list[SweepRow], path: Path) -> Path:
+    table = aggregate(rows)
+    names = list(table)
+    x = np.arange(len(names))
+    panels = (
+        ("test_acc", "test ACC", 1.0),
+        ("dead_fraction", "dead units (%)", 100.0),
+        ("train_seconds", "training time (s)", 1.0),
+        ("latency_ms", "ONNX latency (ms)", 1.0),
+    )
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.8))
+    for axis, (metric, title, scale) in zip(axes, panels, strict=True):
+        means = [table[n][metric][0] * scale for n in names]
+        stds = [table[n][metric][1] * scale for n in names]
+        axis.bar(x, np.nan_to_num(means), yerr=np.nan_to_num(stds), capsize=3, color="tab:blue")
+        axis.set_xticks(x, names, rotation=45, ha="right", fontsize=8)
+        axis.set_title(title)
+        axis.grid(axis="y", alpha=0.3)
+        if metric == "test_acc":
+            finite = [m for m in means if not math.isnan(m)]
+            low = min(finite, default=0.0)
+            axis.set_ylim(max(0.0, low - 0.05), 1.0)
     return save_figure(fig, path)

@@ -1,7 +1,7 @@
 """What an activation study trains: the activations, the regimes and the default budget.
 
 Torch-free, so the CLI can declare ``rectifier study``'s options where only the serving
-extras are installed; ``training.study`` runs the plan.
+extras are installed; ``training.compare.study`` runs the plan.
 """
 
 from __future__ import annotations
