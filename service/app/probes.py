@@ -10,7 +10,7 @@ from starlette.responses import Response
 from service.app.deps import State
 from service.plumbing.errors import JSONBytesResponse
 from service.plumbing.metrics import CONTENT_TYPE
-from service.protocols.v1.schemas import ErrorResponse, ReadinessResponse
+from service.protocols.v1.schemas import ReadinessResponse, error_responses
 
 router = APIRouter(tags=["probes"])
 
@@ -23,7 +23,7 @@ async def livez() -> dict[str, str]:
 @router.get(
     "/readyz",
     response_model=ReadinessResponse,
-    responses={503: {"model": ErrorResponse}},
+    responses=error_responses(503),
     summary="Every model loaded and warmed (503 while loading and while shutting down)",
 )
 async def readyz(state: State) -> Response:

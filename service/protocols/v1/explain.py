@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -21,7 +20,6 @@ from starlette.responses import Response
 from model.cam import heatmap
 from service.app.auth import require_api_key
 from service.app.deps import State
-from service.app.repository import ModelRepository, ServedModel
 from service.app.state import ServiceState
 from service.inference.inputs import EncodedImages
 from service.plumbing.errors import JSONBytesResponse
@@ -33,16 +31,20 @@ from service.protocols.v1.heatmaps import (
     explanations,
     render_overlay,
 )
-from service.protocols.v1.predict import FRAME, IMAGE_BODY, TOP_K, format_predictions
-from service.protocols.v1.schemas import ErrorResponse, ExplanationResponse
-from service.protocols.v1.uploads import read_images
+from service.protocols.v1.image_api import (
+    FRAME,
+    IMAGE_BODY,
+    IMAGE_ERRORS,
+    TOP_K,
+    Resolve,
+    model_call,
+    prediction_answer,
+    read_uploads,
+)
+from service.protocols.v1.schemas import ExplanationResponse, error_responses
 
 router = APIRouter(prefix="/v1", tags=["explain"], dependencies=[Depends(require_api_key)])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse}
-    for status in (400, 401, 404, 408, 409, 413, 415, 422, 500, 503)
-}
 _DOC: dict[str, Any] = {
     "response_model": None,
     "response_class": JSONBytesResponse,
@@ -51,7 +53,8 @@ _DOC: dict[str, Any] = {
             "model": ExplanationResponse,
             "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **_ERRORS,
+        **IMAGE_ERRORS,
+        **error_responses(409),  # exported without class-activation maps
     },
     "openapi_extra": IMAGE_BODY,
 }
@@ -91,24 +94,15 @@ Options = Annotated[ExplainOptions, Depends(explain_options)]
 
 
 async def explain_with(
-    request: Request,
-    state: ServiceState,
-    resolve: Callable[[ModelRepository], ServedModel],
-    options: ExplainOptions,
+    request: Request, state: ServiceState, resolve: Resolve, options: ExplainOptions
 ) -> Response:
-    model = resolve(state.ready_repository())
     label = options.label
     settings = state.settings
-    card = model.card
-    async with state.ready_inference().request(model) as call:
+    async with model_call(state, resolve) as (model, call):
+        card = model.card
         maps_output = class_maps_of(card).output_name  # 409 before the body is read
         check_label(card, label)
-        images = await read_images(
-            request,
-            max_bytes=settings.max_upload_bytes,
-            max_images=settings.max_images_per_request,
-            timeout_s=settings.body_timeout_s,
-        )
+        images = await read_uploads(request, settings)
         chosen = choose_format(options.format, request.headers.get("accept"), len(images))
         inputs = EncodedImages(tuple(images), options.frame)
         result = await call.run(inputs)
@@ -136,19 +130,9 @@ async def explain_with(
             )
         answers = explanations(card, probabilities, maps, indices)
         result = call.add_phase("explain", time.perf_counter() - started)
-        body = {
-            "model": model.name,
-            "version": model.version,
-            "task": card.task,
-            "predictions": format_predictions(
-                model, probabilities, options.top_k or settings.default_top_k
-            ),
-            "explanations": answers,
-            "method": "cam",
-            "batch_size": result.batch_size,
-            "timings_ms": result.timings_ms,
-        }
-        return JSONBytesResponse(body, headers={"Server-Timing": result.server_timing})
+        return prediction_answer(
+            result, options.top_k, settings, explanations=answers, method="cam"
+        )
 
 
 @router.post(

@@ -10,13 +10,11 @@ from fastapi import APIRouter, Depends, Path
 from service.app.auth import require_api_key
 from service.app.deps import State
 from service.app.repository import ModelRepository, ServedModel
-from service.protocols.v1.schemas import ErrorResponse, ModelInfo, ModelList, ModelVersionInfo
+from service.protocols.v1.schemas import ModelInfo, ModelList, ModelVersionInfo, error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorResponse} for status in (401, 404, 422, 503)
-}
+_MODEL_ROUTE_ERRORS = error_responses(401, 404, 422, 503)
 
 
 def version_info(model: ServedModel) -> dict[str, Any]:
@@ -52,7 +50,9 @@ def model_info(repository: ModelRepository, name: str) -> dict[str, Any]:
     }
 
 
-@router.get("/models", response_model=ModelList, responses=_ERRORS, summary="List the models")
+@router.get(
+    "/models", response_model=ModelList, responses=_MODEL_ROUTE_ERRORS, summary="List the models"
+)
 async def list_models(state: State) -> dict[str, Any]:
     repository = state.ready_repository()
     return {
@@ -63,7 +63,9 @@ async def list_models(state: State) -> dict[str, Any]:
     }
 
 
-@router.get("/models/{name}", response_model=ModelInfo, responses=_ERRORS, summary="One model")
+@router.get(
+    "/models/{name}", response_model=ModelInfo, responses=_MODEL_ROUTE_ERRORS, summary="One model"
+)
 async def get_model(state: State, name: str) -> dict[str, Any]:
     return model_info(state.ready_repository(), name)
 
@@ -71,7 +73,7 @@ async def get_model(state: State, name: str) -> dict[str, Any]:
 @router.get(
     "/models/{name}/versions/{version}",
     response_model=ModelVersionInfo,
-    responses=_ERRORS,
+    responses=_MODEL_ROUTE_ERRORS,
     summary="One version of a model",
 )
 async def get_model_version(state: State, name: str, version: int = Path(ge=1)) -> dict[str, Any]:

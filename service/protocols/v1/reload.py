@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from service.app.auth import require_api_key
 from service.app.deps import State
 from service.plumbing.errors import APIError
-from service.protocols.v1.schemas import ErrorResponse
+from service.protocols.v1.schemas import error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])
 
@@ -25,7 +25,7 @@ class ReloadResponse(BaseModel):
 @router.post(
     "/models/{name}/reload",
     response_model=ReloadResponse,
-    responses={status: {"model": ErrorResponse} for status in (401, 404, 409, 422, 503)},
+    responses=error_responses(401, 404, 409, 422, 503),
     summary="Load a model's versions afresh; the old ones serve until the new ones are warm",
 )
 async def reload_model(state: State, name: str) -> dict[str, Any]:

@@ -120,6 +120,12 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """A V1 route's documented error statuses (OpenAPI ``responses``), each with the one V1
+    error shape, ``ErrorResponse``."""
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
 class ReadinessResponse(BaseModel):
     status: str
     state: str
