@@ -116,10 +116,21 @@ def test_export_refuses_a_diverged_model_and_writes_nothing(tmp_path: Path) -> N
     assert not (tmp_path / "models" / "m" / "1").exists()
 
 
-def test_parity_figures_summary(capsys: pytest.CaptureFixture[str]) -> None:
-    if not PARITY:
+def test_parity_figures_summary(
+    request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table holds a figure for every architecture/activation the run exported, each
+    within the export's tolerance."""
+    selected = {
+        "{architecture}/{activation}".format(**item.callspec.params)
+        for item in request.session.items
+        if getattr(item, "originalname", None) == "test_every_activation_exports_with_parity"
+    }
+    if not selected:
         pytest.skip("run with the parity tests to get the summary")
     with capsys.disabled():
         print("\nONNX parity, max abs diff of probabilities:")
         for key, diff in sorted(PARITY.items()):
             print(f"  {key:28s} {diff:.2e}")
+    assert set(PARITY) == selected, f"no parity figure for {sorted(selected - set(PARITY))}"
+    assert all(0.0 <= diff <= 1e-4 for diff in PARITY.values()), PARITY

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from model.decoding import load_and_preprocess
 from service.inference.decode_upload import decode_into
 from service.plumbing.errors import APIError
-from tests.helpers.dicom import ct_bytes, multi_frame
+from tests.helpers.dicom import ct_bytes, ct_slice, dicom_bytes, multi_frame
 from tests.helpers.images import GRAY_SPEC, RGB_SPEC, encode, pattern
 
 LIMIT = 25_000_000
@@ -39,9 +40,32 @@ def test_decode_errors_become_api_errors(data, status, code):
     assert (info.value.status_code, info.value.code) == (status, code)
 
 
-def test_the_specs_frame_is_decoded():
+def _decoded(data: bytes, spec) -> np.ndarray:
     out = np.empty((1, 32, 32), np.float32)
+    decode_into(data, spec, LIMIT, out)
+    return out
+
+
+CT_WINDOW = {"RescaleIntercept": -1024, "RescaleSlope": 1, "WindowCenter": 40, "WindowWidth": 400}
+
+
+def test_the_specs_frame_is_decoded():
+    """``frame: 1`` gets the second frame: the tensor of that frame alone, not the first's
+    (the two frames differ: the second is another slice, mirrored; another picture, rotated)."""
     second = GRAY_SPEC.model_copy(update={"frame": 1})
-    decode_into(multi_frame(2), second, LIMIT, out)
-    gif = encode(pattern(), "GIF", save_all=True, append_images=[pattern(seed=1)])
-    decode_into(gif, second, LIMIT, out)
+    first_ct, second_ct = ct_slice(seed=0), np.ascontiguousarray(np.fliplr(ct_slice(seed=1)))
+    two_slices = dicom_bytes(np.stack([first_ct, second_ct]), bits_stored=12, **CT_WINDOW)
+    got = _decoded(two_slices, second)
+    alone = [
+        _decoded(dicom_bytes(f, bits_stored=12, **CT_WINDOW), GRAY_SPEC)
+        for f in (first_ct, second_ct)
+    ]
+    np.testing.assert_array_equal(got, alone[1])
+    assert np.abs(got - alone[0]).mean() > 0.1
+
+    first_picture, second_picture = pattern(), pattern(seed=1).transpose(Image.Transpose.ROTATE_180)
+    gif = encode(first_picture, "GIF", save_all=True, append_images=[second_picture])
+    got = _decoded(gif, second)
+    alone = [_decoded(encode(p, "GIF"), GRAY_SPEC) for p in (first_picture, second_picture)]
+    np.testing.assert_array_equal(got, alone[1])
+    assert np.abs(got - alone[0]).mean() > 0.1
