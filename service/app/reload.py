@@ -2,7 +2,7 @@
 /v1/models/{name}/reload``, in ``service.protocols.v1.reload``).
 
 The versions found under ``<models>/<name>/`` are loaded into new sessions and warmed up
-(``ModelRepository.load_one``) while the old ones keep serving. Only when every version
+(``service.app.loading.ModelLoader``) while the old ones keep serving. Only when every version
 loaded does the swap happen, in one assignment under the repository's lock; a reload that
 fails leaves the old versions serving and answers 409 ``reload_failed`` with the reasons.
 Under ``--workers`` and on Ray Serve replicas it answers 409 ``reload_unavailable``: a request
@@ -23,8 +23,10 @@ import time
 from typing import Any
 
 from model.layout import discover
-from service.app.repository import ModelFailure, ModelRepository, ServedModel
+from service.app.loading import ModelFailure
+from service.app.repository import ModelRepository
 from service.inference.batching import stop_batchers
+from service.inference.served_model import ServedModel
 from service.plumbing.errors import APIError
 
 log = logging.getLogger(__name__)
@@ -98,7 +100,7 @@ class ModelReloader:
         loaded, failures = [], []
         for name, version, path in sources:
             try:
-                loaded.append(self.repository.load_one(name, version, path, loop))
+                loaded.append(self.repository.loader.load(name, version, path, loop))
             except Exception as exc:
                 failures.append(ModelFailure(name, version, path, str(exc) or type(exc).__name__))
         return loaded, failures

@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from service.app.repository import ServedModel
 from service.inference.inputs import EncodedImages, ModelInput
 from service.inference.pipeline import ImagePipeline
+from service.inference.served_model import ServedModel
 from service.plumbing.metrics import ServiceMetrics
 
 

@@ -117,13 +117,13 @@ def test_readiness_waits_for_loading(model_repo_dir, monkeypatch):
 
 
 def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypatch):
-    from service.app import repository
+    from service.app import loading
     from service.inference.providers import ProviderError
 
     def broken(*args, **kwargs):
         raise ProviderError("CUDAExecutionProvider failed to initialise (test)")
 
-    monkeypatch.setattr(repository, "create_session", broken)
+    monkeypatch.setattr(loading, "create_session", broken)
     app = create_app(Settings(models_dir=model_repo_dir))
     reasons: list[str] = []
     state_of(app).on_fatal = reasons.append
@@ -136,22 +136,6 @@ def test_provider_failure_while_loading_fails_start_up(model_repo_dir, monkeypat
         busy = client.post("/v1/predict", content=b"x", headers={"Content-Type": "image/png"})
         assert busy.json()["error"]["code"] == "not_ready"
     assert reasons == ["CUDAExecutionProvider failed to initialise (test)"]
-
-
-@pytest.mark.parametrize(
-    ("providers", "single_run_s", "cpus", "streams"),
-    [
-        (["CPUExecutionProvider"], 0.0005, 2, 2),  # short runs: the GIL paces one worker
-        (["CPUExecutionProvider"], 0.030, 2, 1),  # resnet18-like: the cores do
-        (["CPUExecutionProvider"], 0.0005, 1, 1),  # one core (or one worker's share of 2)
-        (["CUDAExecutionProvider", "CPUExecutionProvider"], 0.0005, 16, 1),
-        (["CPUExecutionProvider"], None, 2, 1),  # no warm-up, no timing: the safe choice
-    ],
-)
-def test_auto_streams(providers, single_run_s, cpus, streams):
-    from service.app.repository import auto_streams
-
-    assert auto_streams(providers, single_run_s, cpus) == streams
 
 
 @pytest.mark.parametrize(("setting", "expected"), [(None, {1, 2}), (3, {3})])
@@ -172,8 +156,9 @@ def test_close_gives_all_batchers_one_shared_grace_period(tmp_path):
 
     import numpy as np
 
-    from service.app.repository import ModelRepository, ServedModel
+    from service.app.repository import ModelRepository
     from service.inference.batching import DynamicBatcher
+    from service.inference.served_model import ServedModel
 
     grace_s = 1.0
     release = threading.Event()

@@ -17,9 +17,10 @@ from fastapi import Query, Request
 from starlette.responses import Response
 
 from model.card import MAX_FRAME
-from service.app.repository import ModelRepository, ServedModel
+from service.app.repository import ModelRepository
 from service.app.state import ServiceState
 from service.inference.path import InferenceCall, InferenceResult
+from service.inference.served_model import ServedModel
 from service.plumbing.errors import JSONBytesResponse
 from service.plumbing.settings import Settings
 from service.protocols.v1.schemas import error_responses

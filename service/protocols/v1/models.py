@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Path
 
 from service.app.auth import require_api_key
 from service.app.deps import State
-from service.app.repository import ModelRepository, ServedModel
+from service.app.repository import ModelRepository
+from service.inference.served_model import ServedModel
 from service.protocols.v1.schemas import ModelInfo, ModelList, ModelVersionInfo, error_responses
 
 router = APIRouter(prefix="/v1", tags=["models"], dependencies=[Depends(require_api_key)])

@@ -17,9 +17,9 @@ from functools import partial
 from fastapi import Request
 from starlette.responses import Response
 
-from service.app.repository import ServedModel
 from service.app.state import ServiceState
 from service.inference.path import InferenceResult
+from service.inference.served_model import ServedModel
 from service.protocols.v1.uploads import read_body
 from service.protocols.v2.codec import decode_request
 from service.protocols.v2.encoding import choose_response_coding, encode_content

@@ -16,7 +16,8 @@ from starlette.responses import Response
 
 from service.app.auth import require_api_key
 from service.app.deps import State
-from service.app.repository import ModelRepository, ServedModel
+from service.app.repository import ModelRepository
+from service.inference.served_model import ServedModel
 from service.plumbing.errors import APIError, JSONBytesResponse, install_error_handlers
 from service.protocols.v2.errors import V2Error
 from service.protocols.v2.infer import infer
