@@ -16,7 +16,7 @@ $(BIN)/python:
 
 # Everything: serving, training, tracking, and the test tools.
 $(VENV)/.installed-all: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[serve,dicom,train,ray,track,dev]'
+	$(BIN)/pip install --quiet -e '.[serve,dicom,train,ray,track,batch,dev]'
 	touch $@
 
 # Serving only: no torch, so `make serve` is quick on a fresh machine.

@@ -7,6 +7,7 @@ module imports neither torch nor onnx: the serving image has neither.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -179,6 +180,12 @@ class ModelCard(_Strict):
 
     def to_json(self) -> str:
         return self.model_dump_json()
+
+
+def card_digest(card: ModelCard) -> str:
+    """The sha256 (hex) of the card's JSON: which exact card a set of predictions came from
+    (``rectifier predict`` writes it beside its output)."""
+    return hashlib.sha256(card.to_json().encode("utf-8")).hexdigest()
 
 
 def card_from_json(text: str) -> ModelCard:

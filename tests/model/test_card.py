@@ -1,6 +1,13 @@
 import pytest
 
-from model.card import CardError, ModelCard, Preprocessing, card_from_json, card_from_metadata
+from model.card import (
+    CardError,
+    ModelCard,
+    Preprocessing,
+    card_digest,
+    card_from_json,
+    card_from_metadata,
+)
 
 PRE = Preprocessing(color_mode="RGB", resize_size=72, crop_size=64, mean=(0.5,) * 3, std=(0.2,) * 3)
 
@@ -23,6 +30,15 @@ def test_card_round_trips_through_json() -> None:
     card = _card(metrics={"test_accuracy": 0.98})
     assert card_from_json(card.to_json()) == card
     assert card.input_shape == (3, 64, 64)
+
+
+def test_card_digest_is_the_sha256_of_the_card_json() -> None:
+    import hashlib
+
+    card = _card()
+    assert card_digest(card) == hashlib.sha256(card.to_json().encode()).hexdigest()
+    assert card_digest(card_from_json(card.to_json())) == card_digest(card)
+    assert card_digest(_card(version=2)) != card_digest(card)
 
 
 @pytest.mark.parametrize(
