@@ -7,6 +7,10 @@ through ``elastic_launch``, the API torchrun itself is built on). Either way eac
 finds its rank, the world size and the rendezvous address in the environment (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``) and joins with ``env://``.
 Backends: NCCL on CUDA (one GPU per process, by ``LOCAL_RANK``), gloo on the CPU.
+
+A run has one code path: ``Distributed`` is a process alone (rank 0 of 1; the collectives
+hand their input back, the sampler and the model are not wrapped), ``GroupMember`` is one
+process of a group and does the real work. ``Run`` calls the same methods on either.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
@@ -45,19 +49,103 @@ class InjectedFault(RuntimeError):
 
 @dataclass(frozen=True)
 class Distributed:
-    """This process's place in the group."""
+    """This process's place in a run: alone, rank 0 of 1, every collective a no-op.
 
-    rank: int
-    world_size: int
-    local_rank: int
-    local_world_size: int
-    backend: str
+    ``GroupMember`` (from ``join_group``) is a process of a torch.distributed group.
+    """
+
     device: torch.device
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    local_world_size: int = 1
+    backend: str = "none"
+    # In a group a Ctrl-C leaves the other ranks anywhere: no collective may follow it.
+    in_group: ClassVar[bool] = False
 
     @property
     def is_main(self) -> bool:
         """Rank 0 alone writes the run folder, checkpoints, plots and report."""
         return self.rank == 0
+
+    def wrap_model(self, model: nn.Module, *, sync_bn: bool) -> tuple[nn.Module, nn.Module]:
+        """(what the training step calls, what checkpoints save): the model itself."""
+        return model, model
+
+    def train_sampler(self, dataset: Dataset[Any], *, seed: int) -> Sampler[int] | None:
+        """None: the loader shuffles (or the run's own sampler balances)."""
+        return None
+
+    def eval_shard(self, length: int) -> Sampler[int] | None:
+        """None: this process evaluates the whole split."""
+        return None
+
+    def begin_epoch(self, sampler: object, epoch: int) -> None:
+        """Nothing to set up before an epoch."""
+
+    def reduce_epoch_stats(self, stats: EpochStats) -> EpochStats:
+        return stats
+
+    def gather_predictions(self, preds: Predictions) -> Predictions:
+        return preds
+
+    def gather_activation_stats(self, monitor: ActivationMonitor) -> None:
+        """The monitor holds every statistic already."""
+
+    def broadcast_from_main(self, value: T) -> T:
+        return value
+
+    def rank_states(self) -> dict[str, Any]:
+        """What ``--resume`` needs beyond one process's state: nothing."""
+        return {}
+
+    def parallel_summary(self, config: TrainConfig, per_process: int) -> DataParallelSummary | None:
+        """What the report states about data parallelism: nothing for a process alone."""
+        return None
+
+
+@dataclass(frozen=True)
+class GroupMember(Distributed):
+    """One process of a torch.distributed group: the collectives are real."""
+
+    in_group: ClassVar[bool] = True
+
+    def wrap_model(self, model: nn.Module, *, sync_bn: bool) -> tuple[nn.Module, nn.Module]:
+        """DistributedDataParallel around ``model``, and the module inside it for checkpoints
+        (its state_dict has no ``module.`` prefix, so the file format does not change)."""
+        ddp = wrap_model(model, self, sync_bn=sync_bn)
+        return ddp, ddp.module
+
+    def train_sampler(self, dataset: Dataset[Any], *, seed: int) -> Sampler[int] | None:
+        return train_sampler(dataset, self, seed=seed)
+
+    def eval_shard(self, length: int) -> Sampler[int] | None:
+        return EvalShard(length, self)
+
+    def begin_epoch(self, sampler: object, epoch: int) -> None:
+        """``RECTIFIER_FAIL_RANK``, then a new shuffle, the same on every rank."""
+        inject_fault(self, epoch)
+        assert isinstance(sampler, DistributedSampler)
+        sampler.set_epoch(epoch)
+
+    def reduce_epoch_stats(self, stats: EpochStats) -> EpochStats:
+        return reduce_epoch_stats(stats, self.device)
+
+    def gather_predictions(self, preds: Predictions) -> Predictions:
+        return gather_predictions(preds, self)
+
+    def gather_activation_stats(self, monitor: ActivationMonitor) -> None:
+        gather_activation_stats(monitor)
+
+    def broadcast_from_main(self, value: T) -> T:
+        return broadcast_from_main(value)
+
+    def rank_states(self) -> dict[str, Any]:
+        """Every rank's RNG state (collective), so each rank gets its own stream back."""
+        return {"world_size": self.world_size, "rank_torch_rng": gather_rng_states()}
+
+    def parallel_summary(self, config: TrainConfig, per_process: int) -> DataParallelSummary | None:
+        return DataParallelSummary.of(self, config, per_process)
 
 
 @dataclass(frozen=True)
@@ -105,7 +193,7 @@ def launched_world_size() -> int | None:
     return int(os.environ["WORLD_SIZE"]) if in_launched_process() else None
 
 
-def join_group(device: str) -> Distributed:
+def join_group(device: str) -> GroupMember:
     """Join the group described by the environment; ``device`` is auto, cpu or cuda."""
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
@@ -128,7 +216,7 @@ def join_group(device: str) -> Distributed:
         # Each process would otherwise start one thread per core and they would fight.
         torch.set_num_threads(max(1, available_cpus() // local_world))
     dist.init_process_group(backend=backend, init_method="env://")
-    context = Distributed(rank, world, local_rank, local_world, backend, where)
+    context = GroupMember(where, rank, world, local_rank, local_world, backend)
     log.info(
         "rank %d of %d joined (%s on %s, %d threads)",
         rank,

@@ -35,20 +35,7 @@ from training.data import (
 )
 from training.datasets import DatasetBundle, load_dataset
 from training.diagnostics import ActivationMonitor, LayerStats, summarize, warn_dead_layers
-from training.distributed import (
-    DataParallelSummary,
-    Distributed,
-    EvalShard,
-    broadcast_from_main,
-    gather_activation_stats,
-    gather_predictions,
-    gather_rng_states,
-    inject_fault,
-    per_process_batch,
-    reduce_epoch_stats,
-    train_sampler,
-    wrap_model,
-)
+from training.distributed import DataParallelSummary, Distributed, per_process_batch
 from training.engine import Trainer, make_loss, predict, select_device
 from training.evaluate import FinalEvaluation, evaluate_model
 from training.metrics import evaluate_scores
@@ -118,30 +105,28 @@ class Run:
     ):
         self.config = config
         self.tracking = tracking or Tracking()
-        self.distributed = distributed
-        # Rank 0 alone writes the run folder; every rank takes the same decisions.
-        self.is_main = distributed is None or distributed.is_main
         seed_everything(config.seed)
-        self.device = distributed.device if distributed else select_device(config.device)
+        # Alone unless a launcher made this process one of a group.
+        self.distributed = distributed or Distributed(select_device(config.device))
+        # Rank 0 alone writes the run folder; every rank takes the same decisions.
+        self.is_main = self.distributed.is_main
+        self.device = self.distributed.device
         self.bundle = load_dataset(
             config.data, config.data_root, seed=config.seed, img_size=config.img_size
         ).limited(config.max_samples)
         self.model_config = model_config_for(config, self.bundle)
-        self.model = self.model_config.build().to(self.device)
-        self.train_model = self.model  # what the training step calls: DDP when distributed
-        self.batch_size = config.batch_size  # per process
-        if distributed is not None:
-            self.batch_size = per_process_batch(config.batch_size, distributed.world_size)
-            ddp = wrap_model(self.model, distributed, sync_bn=config.sync_bn)
-            # Checkpoints save the wrapped module: no "module." prefix, the usual format.
-            self.train_model, self.model = ddp, ddp.module
-            if distributed.rank:  # each rank its own augmentation stream; rank 0 keeps seed's
-                torch.manual_seed(config.seed + distributed.rank)
+        self.batch_size = per_process_batch(config.batch_size, self.distributed.world_size)
+        # What the training step calls (DDP in a group), and what checkpoints save.
+        self.train_model, self.model = self.distributed.wrap_model(
+            self.model_config.build().to(self.device), sync_bn=config.sync_bn
+        )
+        if self.distributed.rank:  # each rank its own augmentation stream; rank 0 keeps seed's
+            torch.manual_seed(config.seed + self.distributed.rank)
         self.workers = config.workers if config.workers is not None else default_workers()
         self.loader_generator = torch.Generator().manual_seed(config.seed)
         self.train_loader = self._train_loader()
         spec = self.model_config.preprocessing
-        shard = EvalShard(len(self.bundle.val), distributed) if distributed else None
+        shard = self.distributed.eval_shard(len(self.bundle.val))
         self.val_loader = eval_loader(
             self.bundle, self.bundle.val, spec, self.batch_size, self.workers, sampler=shard
         )
@@ -178,8 +163,7 @@ class Run:
         if self.is_main:
             folder = folder or RunFolder.create(config.out, config.name or default_run_name(config))
             folder.write_config(config.to_dict())
-        if distributed is not None:
-            folder = broadcast_from_main(folder)
+        folder = self.distributed.broadcast_from_main(folder)
         assert folder is not None
         self.folder = folder
         self.run_dir = self.folder.path
@@ -197,10 +181,8 @@ class Run:
         else:
             preset = TrainPreset(spec, config.augment, bundle.hflip)  # type: ignore[arg-type]
             dataset = AugmentedDataset(bundle.train, preset, bundle.task)
-        sampler: torch.utils.data.Sampler[int] | None = None
-        if self.distributed is not None:
-            sampler = train_sampler(dataset, self.distributed, seed=config.seed)
-        elif config.balance == "sampler":
+        sampler = self.distributed.train_sampler(dataset, seed=config.seed)
+        if sampler is None and config.balance == "sampler":
             sampler = balanced_sampler(bundle.train, len(bundle.labels), self.loader_generator)
         workers = self.workers
         if isinstance(dataset, PreprocessedDataset) and dataset.cache is not None:
@@ -232,10 +214,8 @@ class Run:
             "train_seconds": self.train_seconds,
             "torch_rng": torch.get_rng_state(),
             "loader_rng": self.loader_generator.get_state(),
+            **self.distributed.rank_states(),
         }
-        if self.distributed is not None:
-            state["world_size"] = self.distributed.world_size
-            state["rank_torch_rng"] = gather_rng_states()
         return state
 
     def _restore(self, checkpoint: Checkpoint) -> None:
@@ -252,13 +232,12 @@ class Run:
         self.history = list(state["history"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         torch.set_rng_state(state["torch_rng"])
-        if self.distributed is not None and self.distributed.rank:
+        if self.distributed.rank:
             self._restore_rank_rng(state.get("rank_torch_rng"))
         self.loader_generator.set_state(state["loader_rng"])
         log.info("resuming at epoch %d of %d", self.start_epoch + 1, self.config.epochs)
 
     def _restore_rank_rng(self, states: list[torch.Tensor] | None) -> None:
-        assert self.distributed is not None
         if states is not None and len(states) == self.distributed.world_size:
             torch.set_rng_state(states[self.distributed.rank])
         else:  # saved by another number of processes: a fresh stream per rank, still seeded
@@ -286,9 +265,9 @@ class Run:
             loss_fn=self.loss_fn,
             monitor=monitor,
         )
-        if self.distributed is not None:  # each rank saw its shard; all get the whole split
-            preds = gather_predictions(preds, self.distributed)
-            gather_activation_stats(monitor)
+        # In a group each rank saw its shard; all get the whole split.
+        preds = self.distributed.gather_predictions(preds)
+        self.distributed.gather_activation_stats(monitor)
         metrics = evaluate_scores(preds.targets, preds.scores, self.bundle.task)
         metrics["loss"] = preds.loss
         return metrics, monitor.results(), monitor.values()
@@ -331,7 +310,7 @@ class Run:
                     log.info("early stopping: no improvement in %d epochs", config.patience)
                     break
         except KeyboardInterrupt:
-            if self.distributed is not None:
+            if self.distributed.in_group:
                 # The other ranks may be anywhere: no collective now. last.pt holds the
                 # last complete epoch, where a resumed run starts.
                 log.warning("interrupted in epoch %d; %s is epoch %d's", epoch + 1, LAST, epoch)
@@ -370,17 +349,12 @@ class Run:
     def _epoch(self, epoch: int) -> bool:
         """Train and validate one epoch; returns True when early stopping triggers."""
         config = self.config
-        if self.distributed is not None:
-            inject_fault(self.distributed, epoch)
-            sampler = self.train_loader.sampler
-            assert isinstance(sampler, DistributedSampler)
-            sampler.set_epoch(epoch)  # a new shuffle each epoch, the same on every rank
+        self.distributed.begin_epoch(self.train_loader.sampler, epoch)
         title = f"epoch {epoch + 1}/{config.epochs}"
         enabled = config.progress and self.is_main
         with Progress(len(self.train_loader), title, enabled=enabled) as progress:
             stats = self.trainer.train_epoch(self.train_loader, progress)
-        if self.distributed is not None:
-            stats = reduce_epoch_stats(stats, self.device)
+        stats = self.distributed.reduce_epoch_stats(stats)
         self.train_seconds += stats.seconds
         val, layers, activations = self.validate()
         summary = summarize(layers)
@@ -441,8 +415,7 @@ class Run:
         layers: list[LayerStats] = []
         if self.is_main:
             test, layers = self._evaluate_best()
-        if self.distributed is not None:
-            test, layers = broadcast_from_main((test, layers))
+        test, layers = self.distributed.broadcast_from_main((test, layers))
         result = self._result(interrupted=False)
         result.test_metrics, result.layer_stats = test, layers
         return result
@@ -481,9 +454,7 @@ class Run:
         return test, layers
 
     def _parallel_summary(self) -> DataParallelSummary | None:
-        if self.distributed is None:
-            return None
-        return DataParallelSummary.of(self.distributed, self.config, self.batch_size)
+        return self.distributed.parallel_summary(self.config, self.batch_size)
 
     def _result(self, *, interrupted: bool) -> RunResult:
         return RunResult(
