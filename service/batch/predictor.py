@@ -28,6 +28,7 @@ from model.preprocess import preprocess_image
 from service.batch.sources import WorkItem
 from service.batch.video import FrameSelection, VideoFault, VideoFrame, iter_frames
 from service.inference.providers import create_session, select_providers
+from service.inference.served_model import check_card_against_graph
 from service.plumbing.settings import Settings, load_settings
 
 Row = dict[str, Any]
@@ -76,8 +77,6 @@ class BatchPredictor:
         self.batch_size = config.batch_size or settings.max_batch_size
         self.session = create_session(Path(config.model_file), settings, select_providers(settings))
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map)
-        from service.app.repository import check_card_against_graph
-
         check_card_against_graph(self.card, self.session)
         self.top_k = min(config.top_k or settings.default_top_k, self.card.num_classes)
         self.seconds = dict.fromkeys(PHASES, 0.0)
