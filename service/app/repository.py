@@ -19,12 +19,9 @@ from model.layout import MODEL_FILE, discover
 from service.app.loading import ModelFailure, ModelLoader
 from service.inference.batching import BatchObserver, stop_batchers
 from service.inference.providers import ProviderError, ProviderPlan
-from service.inference.served_model import ServedModel, check_card_against_graph
+from service.inference.served_model import ServedModel
 from service.plumbing.errors import APIError
 from service.plumbing.settings import Settings
-
-# Moved to service.inference.served_model; service.batch still imports it from here.
-__all__ = ["STILL_LOADING", "ModelRepository", "check_card_against_graph"]
 
 log = logging.getLogger(__name__)
 
