@@ -3,6 +3,7 @@
 ``create_app`` makes it (settings, metrics, API keys); the lifespan fills in the model
 repository, the inference path and the reloader; the server flips ``draining`` at the first
 SIGTERM. Routes reach it through ``service.app.deps``; nothing else is kept on ``app.state``.
+Whether the server is ready is decided in one place, ``ServiceState.not_ready``.
 """
 
 from __future__ import annotations

@@ -98,7 +98,7 @@ class DynamicBatcher:
 
     @property
     def queue_depth(self) -> int:
-        """Requests waiting for a batch (not counting the one running)."""
+        """Requests waiting for a batch (not counting those in the batches running)."""
         return len(self._queue)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
