@@ -62,13 +62,31 @@ def run_local(
 ) -> Summary:
     """Predict ``items`` into ``sink``; the summary says what happened."""
     started = time.perf_counter()
+    inputs = expand_inputs(items, predictor.config.selection)
+    batches = (predictor.predict(batch) for batch in batched(inputs, predictor.batch_size))
+    drain(batches, sink, summary, chunk_rows=chunk_rows, total=total)
+    summary.add_seconds(predictor.seconds)
+    summary.add_seconds({"write": sink.write_seconds})
+    summary.wall_seconds = time.perf_counter() - started
+    return summary
+
+
+def drain(
+    batches: Iterable[list[Row]],
+    sink: OutputSink,
+    summary: Summary,
+    *,
+    chunk_rows: int,
+    total: int | None,
+) -> None:
+    """Every engine's end of the run: rows counted and shown on the progress bar, written
+    a part per ``chunk_rows``, finalised into FILE; the first Ctrl-C stops after the batch
+    in hand (FILE then holds the rows so far, the parts stay for ``--resume``)."""
     bar = progress_bar(total)
     buffer: list[Row] = []
-    inputs = expand_inputs(items, predictor.config.selection)
     try:
         with stop_on_interrupt() as stop:
-            for batch in batched(inputs, predictor.batch_size):
-                rows = predictor.predict(batch)
+            for rows in batches:
                 summary.count(rows)
                 bar.update(len(rows))
                 buffer.extend(rows)
@@ -82,7 +100,3 @@ def run_local(
     finally:
         bar.close()
     sink.finalise(complete=not summary.interrupted)
-    summary.add_seconds(predictor.seconds)
-    summary.add_seconds({"write": sink.write_seconds})
-    summary.wall_seconds = time.perf_counter() - started
-    return summary

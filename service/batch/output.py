@@ -52,6 +52,26 @@ def output_format(out: Path) -> str:
         ) from None
 
 
+def row_schema() -> Any:
+    """The rows' Arrow schema (Parquet parts, and the tables Ray's actors hand back)."""
+    try:
+        import pyarrow as pa
+    except ImportError as exc:
+        raise missing_extra("Parquet output and --engine ray need pyarrow", "batch") from exc
+    top = pa.struct([("label", pa.string()), ("probability", pa.float64())])
+    return pa.schema(
+        [
+            ("path", pa.string()),
+            ("frame", pa.int64()),
+            ("timestamp", pa.float64()),
+            ("label", pa.string()),
+            ("probability", pa.float64()),
+            ("top_k", pa.list_(top)),
+            ("error", pa.string()),
+        ]
+    )
+
+
 def run_metadata(card: ModelCard) -> dict[str, str]:
     """What identifies the model behind a set of predictions (Parquet key-value metadata,
     ``.meta.json``)."""
@@ -235,18 +255,7 @@ class _ParquetCodec:
         except ImportError as exc:
             raise missing_extra("Parquet output needs pyarrow", "batch") from exc
         self.pa, self.pq = pa, pq
-        top = pa.struct([("label", pa.string()), ("probability", pa.float64())])
-        self.schema = pa.schema(
-            [
-                ("path", pa.string()),
-                ("frame", pa.int64()),
-                ("timestamp", pa.float64()),
-                ("label", pa.string()),
-                ("probability", pa.float64()),
-                ("top_k", pa.list_(top)),
-                ("error", pa.string()),
-            ]
-        )
+        self.schema = row_schema()
 
     def write_part(self, rows: list[Row], handle: BinaryIO) -> None:
         self.pq.write_table(self.pa.Table.from_pylist(rows, schema=self.schema), handle)

@@ -75,6 +75,7 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
     if request.engine == "ray":
         from service.batch.ray_engine import RayOptions, run_ray
 
+        batch_size = predictor.batch_size
         del predictor  # each actor opens its own session
         options = RayOptions(
             request.ray_address, request.actors, request.actor_cpus, request.actor_gpus
@@ -84,6 +85,7 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
             config,
             sink,
             options,
+            batch_size=batch_size,
             chunk_rows=request.chunk_rows,
             total=total,
             summary=summary,
