@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from service.app import page, probes
+from service.protocols.dicomweb import pull as dicomweb_pull
+from service.protocols.dicomweb import stow as dicomweb_stow
 from service.protocols.v1 import explain, models, predict
 from service.protocols.v1 import reload as model_reload
 from service.protocols.v2.routes import router as v2_router
@@ -21,5 +23,7 @@ def api_routers() -> list[APIRouter]:
         models.router,
         explain.router,
         model_reload.router,
+        dicomweb_pull.router,
+        dicomweb_stow.router,
         page.router,
     ]

@@ -45,6 +45,14 @@ ERROR_STATUS: dict[str, int] = {
     "internal_error": 500,
     "not_ready": 503,
     "queue_full": 503,
+    # DICOMweb (service/protocols/dicomweb/): the PACS named by its role, never by its data
+    "pacs_unauthorized": 401,  # the PACS refused Rectifier's own credentials
+    "study_not_found": 404,
+    "pacs_not_configured": 409,
+    "study_too_large": 413,
+    "pacs_error": 502,  # unreachable, or an error status from the PACS
+    "pacs_store_failed": 502,  # the report could not be stored; predictions in detail
+    "pacs_timeout": 504,
 }
 
 

@@ -10,7 +10,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, JsonValue, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    JsonValue,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from model.layout import DEFAULT_ROOT
@@ -151,6 +158,41 @@ class Settings(BaseSettings):
         30.0, "Seconds in-flight requests get to finish at shutdown.", gt=0.0, le=3600.0
     )
 
+    # DICOMweb: the PACS studies are pulled from and reports stored to
+    # (service/protocols/dicomweb/); its address comes from here only, never from a request.
+    dicomweb_url: str | None = setting(
+        None, "The PACS's DICOMweb root (WADO/QIDO/STOW-RS); unset: no PACS."
+    )
+    dicomweb_username: str | None = setting(None, "Basic-auth user name at the PACS.")
+    dicomweb_password: SecretStr | None = setting(None, "Basic-auth password at the PACS.")
+    dicomweb_token: SecretStr | None = setting(None, "Bearer token for the PACS.")
+    dicomweb_timeout_s: float = setting(
+        30.0, "Longest wait for one answer from the PACS.", gt=0.0, le=3600.0
+    )
+    dicomweb_fetch_threads: int = setting(
+        8, "Instances of a study fetched from the PACS at once.", ge=1, le=64
+    )
+    dicomweb_max_instances: int = setting(
+        2000, "Most instances in one study pulled or one STOW-RS request.", ge=1
+    )
+
+    @field_validator("dicomweb_url")
+    @classmethod
+    def _check_dicomweb_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("the DICOMweb root must be an http:// or https:// URL")
+        return value.strip().rstrip("/")
+
+    @model_validator(mode="after")
+    def _check_dicomweb_auth(self) -> Settings:
+        if self.dicomweb_password is not None and self.dicomweb_username is None:
+            raise ValueError("RECTIFIER_DICOMWEB_PASSWORD needs RECTIFIER_DICOMWEB_USERNAME")
+        if self.dicomweb_token is not None and self.dicomweb_username is not None:
+            raise ValueError("choose basic auth or a bearer token for the PACS, not both")
+        return self
+
     @field_validator("api_keys", "cors_origins", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
@@ -250,7 +292,7 @@ def _describe(error: dict[str, Any], given: set[str]) -> str:
     variable = "/".join(flags_of(field)) if field in given else variable_of(field)
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     value = error.get("input")
-    if field == "api_keys":  # never echo secrets
+    if field in ("api_keys", "dicomweb_password", "dicomweb_token"):  # never echo secrets
         return f"{variable}: {message}"
     shown = f" (got {value!r})" if isinstance(value, str | int | float) else ""
     return f"{variable}: {message}{shown}"
