@@ -1,5 +1,9 @@
 """Fixtures shared across the suite: small exported models in a Triton-layout repository,
-and ``figures`` (a test's measured figures, printed past pytest's capture)."""
+and ``figures`` (a test's measured figures, printed past pytest's capture).
+
+With ``--tier NAME`` (``make test-fast`` passes ``--tier test-fast``) the run ends with
+``NAME: ran N of M tests``: N selected by the tier's ``-m`` expression, M in the whole suite.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,39 @@ from pathlib import Path
 import pytest
 
 from tests.helpers.models import ExportedModel, export_model_repo
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--tier",
+        default=None,
+        help="name of the test tier this run is (printed with how many tests it ran of all)",
+    )
+
+
+_COUNTS: dict[str, int] = {}
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects: the whole suite
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    _COUNTS["suite"] = len(items)
+    _COUNTS["docker"] = sum(1 for item in items if item.get_closest_marker("docker"))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _COUNTS["selected"] = len(session.items)
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, config: pytest.Config
+) -> None:
+    tier = config.getoption("--tier")
+    if tier and "suite" in _COUNTS:
+        terminalreporter.write_line(
+            f"{tier}: ran {_COUNTS['selected']} of {_COUNTS['suite']} tests "
+            f"(make test runs {_COUNTS['suite'] - _COUNTS['docker']}: all but the docker tier)",
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session")

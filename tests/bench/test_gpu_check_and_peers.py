@@ -59,6 +59,7 @@ def test_multipart_benchmark_bodies_parse_alike() -> None:
     check_agreement(cases)  # raises SystemExit when the two parsers differ
 
 
+@pytest.mark.e2e
 def test_litserve_peer_answers_top5_like_the_other_peers(model_repo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     model = model_repo["rgb"].onnx_path
     port = free_port()

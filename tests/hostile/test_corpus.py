@@ -21,6 +21,8 @@ from tests.helpers.rawhttp import NoResponse, RawResponse, send_raw
 from tests.helpers.server import RunningServer, running_server
 from tests.hostile.generate import Case, Target, build_corpus
 
+pytestmark = pytest.mark.e2e
+
 TARGET = Target()
 BODY_TIMEOUT_S = 2.0
 CASE_TIMEOUT_S = 15.0

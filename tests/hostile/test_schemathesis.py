@@ -17,6 +17,8 @@ import pytest
 
 from tests.helpers.server import running_server
 
+pytestmark = pytest.mark.e2e
+
 CONFIG = Path(__file__).with_name("schemathesis.toml")
 CHECKS = (
     "not_a_server_error",

@@ -36,6 +36,7 @@ def test_every_architecture_builds_with_the_requested_shape(
     assert kinds == {nn.ELU}, f"{architecture} kept activations {kinds}"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("architecture", ["resnet18", "resnet50"])
 def test_resnets_get_one_prelu_per_call_site(architecture: str) -> None:
     model = build_model(architecture, num_classes=3, in_channels=3, activation="prelu")
@@ -70,6 +71,7 @@ def test_bad_architecture_requests_fail_clearly(kwargs: dict, message: str) -> N
         build_model(**args)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("architecture", maxout_architectures())
 def test_maxout_widens_every_conv_before_an_activation(architecture: str) -> None:
     model = build_model(architecture, num_classes=4, in_channels=3, activation="maxout:3")

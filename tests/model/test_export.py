@@ -24,6 +24,7 @@ def _export(tmp_path: Path, **kwargs: object) -> tuple[Path, float]:
     return result.path, result.parity.max_abs_diff
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("architecture", ["simple_cnn", "resnet18"])
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_every_activation_exports_with_parity(
@@ -35,6 +36,7 @@ def test_every_activation_exports_with_parity(
     assert read_card(path).activation == activation
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("activation", ["relu", "prelu"])
 @pytest.mark.parametrize("color_mode", ["L", "RGB"])

@@ -17,6 +17,8 @@ from model import quantize
 from model.card import read_card
 from model.quantize import QuantizationError, export_reduced_precision, load_image_set
 
+pytestmark = pytest.mark.heavy
+
 LABELS = ("red", "green", "blue")
 SIZE = 32
 

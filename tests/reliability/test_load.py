@@ -28,6 +28,8 @@ from tests.helpers.rawhttp import send_raw
 from tests.helpers.server import REPO_ROOT, RunningServer, running_server
 from tests.reliability import faults
 
+pytestmark = pytest.mark.e2e
+
 DEMO_MODELS = REPO_ROOT / "models"
 DEMO_IMAGE = REPO_ROOT / "examples" / "images" / "keep_right.png"
 SUSTAINED_S = 30.0

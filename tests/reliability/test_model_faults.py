@@ -20,6 +20,8 @@ from tests.helpers.models import ExportedModel
 from tests.helpers.server import RunningServer, running_server
 from tests.reliability import faults
 
+pytestmark = pytest.mark.e2e
+
 BROKEN = {
     "corrupt": "random bytes",
     "truncated": "cut in half",

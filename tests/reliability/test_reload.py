@@ -22,6 +22,8 @@ from tests.helpers.rawhttp import send_raw
 from tests.helpers.server import RunningServer, running_server
 from tests.reliability import faults
 
+pytestmark = pytest.mark.e2e
+
 BODY_TIMEOUT_S = 2.0  # the old version is retired this long (+5 s) after the swap
 CLIENTS = 8
 

@@ -16,9 +16,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.helpers.images import encode, scene
 from tests.helpers.server import running_server
+
+pytestmark = pytest.mark.e2e
 
 CLIENTS = 16
 SHUTDOWN_DELAY_S = 1.0

@@ -20,6 +20,8 @@ from tests.helpers.images import encode, png_bomb, scene
 from tests.helpers.rawhttp import send_raw
 from tests.helpers.server import REPO_ROOT, RunningServer, running_server
 
+pytestmark = pytest.mark.e2e
+
 KEYS = ("alpha-secret-0001", "bravo-secret-0002")
 MIB = 1024 * 1024
 

@@ -22,6 +22,8 @@ from tests.helpers.images import encode, pattern
 from tests.helpers.models import make_checkpoint
 from tests.helpers.predictions import TOLERANCE, served_probabilities, torch_probabilities
 
+pytestmark = pytest.mark.heavy
+
 NAMES = sorted(ACTIVATIONS)
 
 

@@ -8,6 +8,8 @@ import pytest
 from tests.helpers.images import encode, pattern
 from tests.helpers.server import running_server
 
+pytestmark = pytest.mark.e2e
+
 KEYS = "first-secret-key,second-secret-key"
 
 

@@ -29,6 +29,8 @@ from tests.helpers.models import make_checkpoint
 from tests.helpers.predictions import TOLERANCE, torch_probabilities
 from tests.helpers.server import RunningServer, running_server
 
+pytestmark = pytest.mark.e2e
+
 LABELS = ("normal", "nodule")
 CARD_WINDOW = (-600.0, 1500.0)  # a lung window, unlike the files' soft-tissue 40/400
 

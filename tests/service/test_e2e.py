@@ -12,6 +12,8 @@ from service.protocols.v1.schemas import ErrorResponse, ModelInfo, ModelList, Pr
 from tests.helpers.images import encode, pattern, png_with_size
 from tests.helpers.server import E2E_MAX_UPLOAD_BYTES
 
+pytestmark = pytest.mark.e2e
+
 RGB = "/v1/models/rgb"
 JPEG = encode(pattern((64, 48)), "JPEG", quality=92)
 PNG = encode(pattern((40, 56), seed=1), "PNG")

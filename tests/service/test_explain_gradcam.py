@@ -25,6 +25,8 @@ from tests.helpers.images import encode, pattern
 from tests.helpers.models import make_checkpoint
 from tests.service.test_repository import wait_loaded
 
+pytestmark = pytest.mark.heavy
+
 LABELS = ("a", "b", "c", "d")
 SIZES = {"simple_cnn": 64, "resnet18": 128}
 MIN_CORRELATION = 0.99

@@ -24,6 +24,8 @@ from PIL import Image
 
 from tests.helpers.server import RunningServer, running_server
 
+pytestmark = pytest.mark.e2e
+
 BOUND = 4
 BURST = 16
 

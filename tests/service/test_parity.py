@@ -12,6 +12,8 @@ import pytest
 from tests.helpers.images import encode, pattern
 from tests.helpers.predictions import TOLERANCE, served_probabilities, torch_probabilities
 
+pytestmark = pytest.mark.e2e
+
 
 @pytest.mark.parametrize("name", ["gray", "rgb"])
 @pytest.mark.parametrize(

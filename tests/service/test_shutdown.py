@@ -7,9 +7,12 @@ import signal
 import time
 
 import httpx
+import pytest
 
 from tests.helpers.images import encode, pattern
 from tests.helpers.server import running_server
+
+pytestmark = pytest.mark.e2e
 
 IN_FLIGHT = 8
 

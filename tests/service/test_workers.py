@@ -20,6 +20,8 @@ from service.run.workers import per_worker_settings
 from tests.helpers.images import encode, pattern
 from tests.helpers.server import REPO_ROOT, model_info_pids, running_server
 
+pytestmark = pytest.mark.e2e
+
 WORKERS = 2
 
 

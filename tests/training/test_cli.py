@@ -59,6 +59,7 @@ def test_missing_data_files_are_a_clean_error(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "breastmnist" in result.output
 
 
+@pytest.mark.heavy
 def test_train_from_a_config_file_then_evaluate(tmp_path: Path, data_dir: Path) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(
@@ -82,6 +83,7 @@ def test_train_from_a_config_file_then_evaluate(tmp_path: Path, data_dir: Path) 
     ]
 
 
+@pytest.mark.heavy
 def test_evaluate_refuses_a_different_dataset(tmp_path: Path, data_dir: Path) -> None:
     args = ["train", "--data", "medmnist:pneumoniamnist", "--data-root", str(data_dir / "medmnist")]
     result = runner.invoke(
@@ -124,6 +126,7 @@ def test_evaluate_checks_its_options_as_train_does(
     assert result.exit_code == 2 and flag in result.output
 
 
+@pytest.mark.heavy
 def test_resume_from_the_command_line_extends_a_run(tmp_path: Path, data_dir: Path) -> None:
     args = ["train", "--data", "imagefolder:folder", "--data-root", str(data_dir)]
     result = runner.invoke(

@@ -18,6 +18,8 @@ from training.engine import Trainer
 from training.run import resume, train
 from training.run_folder import Plot, RunFolder
 
+pytestmark = pytest.mark.heavy
+
 FORMATS = [
     ("medmnist:pneumoniamnist", "medmnist", "confusion_matrix"),
     ("medmnist:chestmnist", "medmnist", "label_auc"),

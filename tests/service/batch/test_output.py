@@ -54,6 +54,7 @@ def paths_of(table) -> list[str]:
 EXPECTED = [f"{index:03d}.jpg" for index in range(IMAGES)]
 
 
+@pytest.mark.heavy
 def test_sigkill_mid_run_leaves_whole_parts_and_resume_loses_and_repeats_nothing(
     many_images: Path, tmp_path: Path
 ) -> None:
@@ -77,6 +78,7 @@ def test_sigkill_mid_run_leaves_whole_parts_and_resume_loses_and_repeats_nothing
     assert not parts.exists()
 
 
+@pytest.mark.heavy
 def test_ctrl_c_finalises_what_is_done_and_resume_completes_it(
     many_images: Path, tmp_path: Path
 ) -> None:

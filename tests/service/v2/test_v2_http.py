@@ -24,6 +24,8 @@ from tests.helpers.images import encode, pattern
 from tests.helpers.server import SMALL_POOLS_ENV as SERVER_ENV
 from tests.helpers.server import RunningServer, running_server
 
+pytestmark = pytest.mark.e2e
+
 INFER = "/v2/models/rgb/infer"
 GOOD = np.zeros((1, 3, 32, 32), dtype=np.float32)
 

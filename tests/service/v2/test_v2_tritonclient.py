@@ -22,6 +22,8 @@ from tests.helpers.images import encode, pattern
 from tests.helpers.models import ExportedModel
 from tests.helpers.server import RunningServer
 
+pytestmark = pytest.mark.e2e
+
 ATOL = 1e-6
 
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from model.cli import app
 from training.compare.stats import mean_std
 from training.compare.study import SUMMARY_FILES
 from training.run_folder import RunFolder
+
+pytestmark = pytest.mark.heavy
 
 TINY = [
     "--data", "imagefolder:folder",

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from model.card import read_card
 from model.cli import app
+
+pytestmark = pytest.mark.heavy
 
 
 def test_sweep_command_with_a_tiny_budget(tmp_path: Path, data_dir: Path) -> None:
