@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from model.log_setup import TEXT_FORMAT
 from service.plumbing.metrics import ServiceMetrics
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar(
@@ -63,7 +64,7 @@ class JSONFormatter(logging.Formatter):
 
 class TextFormatter(logging.Formatter):
     def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        super().__init__(f"%(asctime)s {TEXT_FORMAT}")  # the commands' line, timed
 
     def format(self, record: logging.LogRecord) -> str:
         text = super().format(record)
