@@ -31,7 +31,12 @@ from service.app.auth import require_api_key
 from service.app.deps import State
 from service.plumbing.errors import APIError, JSONBytesResponse
 from service.protocols.dicomweb.client import Pacs
-from service.protocols.dicomweb.instances import InstanceRef, Skipped, screen
+from service.protocols.dicomweb.instances import (
+    PIXEL_DATA_KEYWORDS,
+    InstanceRef,
+    Skipped,
+    screen,
+)
 from service.protocols.dicomweb.pull import FRAME
 from service.protocols.dicomweb.study import Source, StudyResults, classify, write_report
 from service.protocols.v1.image_api import TOP_K
@@ -120,10 +125,16 @@ def stow_parts(body: bytes, content_type: str, max_parts: int) -> Iterator[bytes
 
 
 def _header(data: bytes) -> Dataset | None:
+    """The part's data set with its pixel data emptied (present, so screening sees it;
+    empty, so the report's evidence holds no pixels); None when it is not DICOM."""
     try:
-        return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True)
+        dataset = pydicom.dcmread(io.BytesIO(data))
     except Exception:  # pydicom's text may quote the file: none is echoed
         return None
+    for keyword in PIXEL_DATA_KEYWORDS:
+        if keyword in dataset:
+            dataset[keyword].value = b""
+    return dataset
 
 
 def _not_dicom(index: int) -> Skipped:
