@@ -84,10 +84,11 @@ def drain(
     in hand (FILE then holds the rows so far, the parts stay for ``--resume``)."""
     bar = progress_bar(total)
     buffer: list[Row] = []
+    started = time.perf_counter()
     try:
         with stop_on_interrupt() as stop:
             for rows in batches:
-                summary.count(rows)
+                summary.count(rows, time.perf_counter() - started)
                 bar.update(len(rows))
                 buffer.extend(rows)
                 if len(buffer) >= chunk_rows:

@@ -12,8 +12,11 @@ no second pipeline. Bad input never raises: it becomes a row whose ``error`` say
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,7 +30,7 @@ from model.decoding.limits import check_size
 from model.preprocess import preprocess_image
 from service.batch.sources import WorkItem
 from service.batch.video import FrameSelection, VideoFault, VideoFrame, iter_frames
-from service.inference.providers import create_session, select_providers
+from service.inference.providers import create_session, intra_op_threads, select_providers
 from service.inference.served_model import check_card_against_graph
 from service.plumbing.settings import Settings, load_settings
 
@@ -46,6 +49,7 @@ class PredictorConfig:
     batch_size: int | None = None  # None: the server's max_batch_size
     top_k: int | None = None  # None: the server's default_top_k
     all_frames: bool = False
+    decode_threads: int | None = None  # None: the cores onnxruntime may use; 0: inline
     selection: FrameSelection = field(default_factory=FrameSelection)
 
     def settings(self) -> Settings:
@@ -79,7 +83,17 @@ class BatchPredictor:
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map)
         check_card_against_graph(self.card, self.session)
         self.top_k = min(config.top_k or settings.default_top_k, self.card.num_classes)
-        self.seconds = dict.fromkeys(PHASES, 0.0)
+        self.seconds = dict.fromkeys(PHASES, 0.0)  # core seconds, summed over threads
+        self._lock = threading.Lock()
+        # As many decode threads as the cores onnxruntime may use (Pillow and NumPy
+        # release the GIL): the server's decode pool is sized the same way.
+        threads = config.decode_threads
+        self.decode_threads = intra_op_threads(settings) if threads is None else threads
+        self._pool = (
+            ThreadPoolExecutor(self.decode_threads, thread_name_prefix="decode")
+            if self.decode_threads
+            else None
+        )
 
     @property
     def providers(self) -> list[str]:
@@ -87,30 +101,65 @@ class BatchPredictor:
 
     def predict(self, inputs: Iterable[Input]) -> list[Row]:
         """One row per image or frame of ``inputs``, in order; inference in batches of
-        ``batch_size``. ``inputs`` is consumed lazily (a video's frames one by one)."""
-        spec = self.card.preprocessing
+        ``batch_size``. ``inputs`` is consumed lazily (a video's frames one by one), and
+        decoding runs ahead on the decode threads while a batch is in ``session.run``, as
+        the server's decode pool overlaps its batcher."""
         batch = np.empty((self.batch_size, *self.card.input_shape), dtype=np.float32)
         rows: list[Row] = []
         waiting: list[Row] = []
-        for item in inputs:
-            for row, image in self._decoded(item):
-                rows.append(row)
-                if image is None:
-                    continue
-                started = time.perf_counter()
-                try:
-                    preprocess_image(image, spec, out=batch[len(waiting)])
-                except Exception as exc:  # an exotic mode Pillow cannot convert
-                    row["error"] = f"invalid_image: cannot convert the image to the model: {exc}"
-                    continue
-                finally:
-                    image.close()
-                    self.seconds["preprocess"] += time.perf_counter() - started
-                waiting.append(row)
-                if len(waiting) == self.batch_size:
-                    self._infer(batch, waiting)
+        for row, tensor in self._prepared(inputs):
+            rows.append(row)
+            if tensor is None:
+                continue
+            batch[len(waiting)] = tensor
+            waiting.append(row)
+            if len(waiting) == self.batch_size:
+                self._infer(batch, waiting)
         self._infer(batch, waiting)
         return rows
+
+    def _prepared(self, inputs: Iterable[Input]) -> Iterator[tuple[Row, np.ndarray | None]]:
+        """(row, tensor) per image, in order, from up to two batches' worth of inputs
+        decoding and preprocessing at once on the pool."""
+        if self._pool is None:
+            for item in inputs:
+                yield from self._prepare(item)
+            return
+        window: deque[Future[list[tuple[Row, np.ndarray | None]]]] = deque()
+        for item in inputs:
+            window.append(self._pool.submit(self._prepare, item))
+            if len(window) >= 2 * self.batch_size:
+                yield from window.popleft().result()
+        while window:
+            yield from window.popleft().result()
+
+    def _prepare(self, item: Input) -> list[tuple[Row, np.ndarray | None]]:
+        """Decode and preprocess one input (on a decode thread)."""
+        spec = self.card.preprocessing
+        prepared: list[tuple[Row, np.ndarray | None]] = []
+        for row, image in self._decoded(item):
+            if image is None:
+                prepared.append((row, None))
+                continue
+            started = time.perf_counter()
+            try:
+                prepared.append((row, preprocess_image(image, spec)))
+            except Exception as exc:  # an exotic mode Pillow cannot convert
+                row["error"] = f"invalid_image: cannot convert the image to the model: {exc}"
+                prepared.append((row, None))
+            finally:
+                image.close()
+                self._spent("preprocess", started)
+        return prepared
+
+    def _spent(self, phase: str, started: float) -> None:
+        elapsed = time.perf_counter() - started
+        with self._lock:
+            self.seconds[phase] += elapsed
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def _decoded(self, item: Input) -> Iterator[tuple[Row, Image.Image | None]]:
         """(row, decoded image) per image of ``item``; image None: the row holds its error."""
@@ -144,7 +193,7 @@ class BatchPredictor:
             data, unreadable = b"", f"unreadable: {exc.strerror or exc}"
         else:
             unreadable = ""
-        self.seconds["read"] += time.perf_counter() - started
+        self._spent("read", started)
         if unreadable:
             yield _row(item.path, frame, None, unreadable), None
             return
@@ -169,7 +218,7 @@ class BatchPredictor:
         try:
             return decode_image(data, spec, self.max_pixels)
         finally:
-            self.seconds["decode"] += time.perf_counter() - started
+            self._spent("decode", started)
 
     def _infer(self, batch: np.ndarray, waiting: list[Row]) -> None:
         if not waiting:

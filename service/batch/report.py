@@ -24,8 +24,14 @@ class Summary:
     seconds: dict[str, float] = field(default_factory=dict)
     wall_seconds: float = 0.0
     interrupted: bool = False
+    # When the first batch's rows arrived (seconds into the run) and how many: the rest of
+    # the run is the engine's steady state, start-up (Ray's actors) excluded.
+    first_batch_s: float | None = None
+    first_batch_rows: int = 0
 
-    def count(self, rows: list[Row]) -> None:
+    def count(self, rows: list[Row], elapsed_s: float | None = None) -> None:
+        if self.first_batch_s is None and elapsed_s is not None:
+            self.first_batch_s, self.first_batch_rows = elapsed_s, len(rows)
         self.rows += len(rows)
         for row in rows:
             if row["error"]:
@@ -36,6 +42,13 @@ class Summary:
     def add_seconds(self, seconds: dict[str, float]) -> None:
         for phase, value in seconds.items():
             self.seconds[phase] = self.seconds.get(phase, 0.0) + value
+
+    @property
+    def steady_rate(self) -> float | None:
+        """Rows per second after the first batch (None: one batch only)."""
+        if self.first_batch_s is None or self.wall_seconds <= self.first_batch_s:
+            return None
+        return (self.rows - self.first_batch_rows) / (self.wall_seconds - self.first_batch_s)
 
     def lines(self) -> list[str]:
         rate = self.rows / self.wall_seconds if self.wall_seconds > 0 else 0.0

@@ -76,7 +76,8 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
         from service.batch.ray_engine import RayOptions, run_ray
 
         batch_size = predictor.batch_size
-        del predictor  # each actor opens its own session
+        predictor.close()  # each actor opens its own session
+        del predictor
         options = RayOptions(
             request.ray_address, request.actors, request.actor_cpus, request.actor_gpus
         )
@@ -93,14 +94,17 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
     else:
         from service.batch.local import run_local
 
-        run_local(
-            remaining,
-            predictor,
-            sink,
-            chunk_rows=request.chunk_rows,
-            total=total,
-            summary=summary,
-        )
+        try:
+            run_local(
+                remaining,
+                predictor,
+                sink,
+                chunk_rows=request.chunk_rows,
+                total=total,
+                summary=summary,
+            )
+        finally:
+            predictor.close()
     for line in summary.lines():
         echo(line)
     echo(f"wrote {sink.rows_written} rows to {request.out}")
