@@ -183,8 +183,11 @@ def test_serve_image_holds_no_torch_compiler_or_pip_cache(serve_image: str) -> N
 def test_compose_profiles_are_valid(project: Path) -> None:
     compose = harness.ComposeProject(directory=project, name="rectifier-config-check")
     compose("config", "-q", timeout=60)
-    services = compose("--profile", "gpu", "--profile", "train", "config", "--services")
-    assert set(services.split()) == {"api", "api-gpu", "train"}
+    profiles = ("--profile", "gpu", "--profile", "train", "--profile", "pacs")
+    services = compose(*profiles, "config", "--services")
+    assert set(services.split()) == {"api", "api-gpu", "train", "orthanc"}
+    pacs = compose("--profile", "pacs", "config", timeout=60)
+    assert "docker/orthanc/Dockerfile" in pacs and "http://orthanc:8042/dicom-web" in pacs
     gpu = compose("--profile", "gpu", "config", timeout=60)
     assert "target: serve-gpu" in gpu and "driver: nvidia" in gpu and "- gpu" in gpu
     train = compose("--profile", "train", "config", timeout=60)
