@@ -55,6 +55,7 @@ EXPECTED = [f"{index:03d}.jpg" for index in range(IMAGES)]
 
 
 @pytest.mark.heavy
+@pytest.mark.slow  # two real runs of the command in subprocesses, one killed
 def test_sigkill_mid_run_leaves_whole_parts_and_resume_loses_and_repeats_nothing(
     many_images: Path, tmp_path: Path
 ) -> None:
@@ -79,6 +80,7 @@ def test_sigkill_mid_run_leaves_whole_parts_and_resume_loses_and_repeats_nothing
 
 
 @pytest.mark.heavy
+@pytest.mark.slow
 def test_ctrl_c_finalises_what_is_done_and_resume_completes_it(
     many_images: Path, tmp_path: Path
 ) -> None:
