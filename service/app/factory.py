@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 
 from model.cpus import available_cpus
+from service.app.loading import ModelLoader
 from service.app.reload import RETIRE_MARGIN_S, ModelReloader
 from service.app.repository import ModelRepository
 from service.app.routes import api_routers
@@ -43,7 +44,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     state = state_of(app)
     settings = state.settings
     plan = select_providers(settings)  # ProviderError here fails start-up
-    repository = ModelRepository(settings, plan, observer_for=state.metrics.batch_observer)
+    repository = ModelRepository(
+        settings, ModelLoader(settings, plan, observer_for=state.metrics.batch_observer)
+    )
     pipeline = ImagePipeline(
         settings.decode_threads or available_cpus(),
         settings.max_image_pixels,

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from model.layout import MODEL_FILE, discover
 from service.app.loading import ModelFailure, ModelLoader
-from service.inference.batching import BatchObserver, stop_batchers
-from service.inference.providers import ProviderError, ProviderPlan
+from service.inference.batching import stop_batchers
+from service.inference.providers import ProviderError
 from service.inference.served_model import ServedModel
 from service.plumbing.errors import APIError
 from service.plumbing.settings import Settings
@@ -32,21 +32,14 @@ STILL_LOADING = "models are still loading"
 class ModelRepository:
     """Every model version under ``root``; filled by ``load_all`` (blocking, in a thread)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        plan: ProviderPlan,
-        *,
-        observer_for: Callable[[str], BatchObserver] | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, loader: ModelLoader) -> None:
         self.root = settings.models_dir
         self.settings = settings
-        self.plan = plan
+        self.loader = loader
         self.state: RepositoryState = "loading"
         self.fatal_error: str | None = None
         self.models: dict[str, dict[int, ServedModel]] = {}
         self.failures: list[ModelFailure] = []
-        self.loader = ModelLoader(settings, plan, observer_for)
         self._lock = threading.Lock()
 
     # -- loading -----------------------------------------------------------------------

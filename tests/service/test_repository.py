@@ -168,7 +168,7 @@ def test_close_gives_all_batchers_one_shared_grace_period(tmp_path):
         return [inputs]
 
     loop = asyncio.new_event_loop()
-    repository = ModelRepository(Settings(models_dir=tmp_path), plan=None)  # type: ignore[arg-type]
+    repository = ModelRepository(Settings(models_dir=tmp_path), loader=None)  # type: ignore[arg-type]
     running = []
     for name in ("a", "b", "c"):
         batcher = DynamicBatcher(blocked, name=f"{name}:1")
