@@ -1,7 +1,7 @@
 """Commands whose flags are derived from declarations (TrainConfig fields, Settings fields).
 
 ``with_derived_options(parameters, into=...)`` splices ready-made ``inspect.Parameter``s
-(each a ``typer.Option``) into a command's signature, ahead of its own parameters, and
+(each a ``typer.Option``) into a command's signature beside its own parameters, and
 hands their values to the command as one mapping, so the command's code names none of
 them. Each declaring module builds its parameters; this module only does the splice.
 """
@@ -16,10 +16,11 @@ Command = Callable[..., None]
 
 
 def with_derived_options(
-    derived: Sequence[inspect.Parameter], *, into: str
+    derived: Sequence[inspect.Parameter], *, into: str, first: bool = True
 ) -> Callable[[Command], Command]:
-    """Give ``command`` the ``derived`` options; their values (None: not given) reach it as
-    the mapping parameter ``into``, its own parameters as usual."""
+    """Give ``command`` the ``derived`` options (``first``: before its own in the help);
+    their values (None: not given) reach it as the mapping parameter ``into``, its own
+    parameters as usual."""
     names = [p.name for p in derived]
 
     def decorate(command: Command) -> Command:
@@ -40,7 +41,7 @@ def with_derived_options(
             given = {name: values.pop(name) for name in names}
             command(**{into: given}, **values)
 
-        parameters = [*own, *derived]
+        parameters = [*derived, *own] if first else [*own, *derived]
         run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
         run.__annotations__ = {p.name: p.annotation for p in parameters}
         run.__name__, run.__doc__ = command.__name__, command.__doc__

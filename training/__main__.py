@@ -8,17 +8,16 @@
 summary names the error instead of only an exit code.
 """
 
-import logging
-
 import typer
 from torch.distributed.elastic.multiprocessing.errors import record
 
+from model.log_setup import configure_text_logging, resolve_log_level
 from training.cli import train_command
 
 
 @record
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_text_logging(resolve_log_level(None))  # RECTIFIER_LOG_LEVEL, else INFO
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
     app.command()(train_command)
     app()

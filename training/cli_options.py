@@ -16,9 +16,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 import typer
 
+from model.cli_flags import Command, with_derived_options
 from training.config import ConfigError, TrainConfig, flag_of, option_of
-
-Command = Callable[..., None]
 
 
 def _is_mapping(hint: Any) -> bool:
@@ -86,30 +85,7 @@ def with_train_options(
         for f in fields(TrainConfig)
         if (only is None or f.name in only) and f.name not in exclude
     ]
-    names = {p.name for p in derived}
-
-    def decorate(command: Command) -> Command:
-        own_hints = get_type_hints(command)
-        own = [
-            p.replace(
-                kind=inspect.Parameter.KEYWORD_ONLY,
-                annotation=own_hints.get(p.name, p.annotation),
-            )
-            for p in inspect.signature(command).parameters.values()
-            if p.name != "flags"
-        ]
-
-        def run(**values: Any) -> None:
-            flags = {name: values.pop(name) for name in names}
-            command(flags=flags, **values)
-
-        parameters = [*derived, *own]
-        run.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
-        run.__annotations__ = {p.name: p.annotation for p in parameters}
-        run.__name__, run.__doc__ = command.__name__, command.__doc__
-        return run
-
-    return decorate
+    return with_derived_options(derived, into="flags")
 
 
 def config_values(flags: dict[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import typer
 
+from model.layout import DEFAULT_ROOT
+from model.log_setup import configure_text_logging, resolve_log_level
 from training.config import TrainConfig
 
 log = logging.getLogger("training.demo")
@@ -86,7 +88,7 @@ def build_demo(out: Path, examples: Path | None, work: Path, *, progress: bool =
 
 
 def main(
-    out: Path = typer.Option(Path("models"), "--out", help="The model repository."),
+    out: Path = typer.Option(DEFAULT_ROOT, "--out", help="The model repository."),
     examples: Path = typer.Option(
         Path("examples/images"), "--examples", help="Where the sample images go."
     ),
@@ -96,7 +98,7 @@ def main(
     ),
 ) -> None:
     """Train and export the bundled demo model."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    configure_text_logging(resolve_log_level(None))  # RECTIFIER_LOG_LEVEL, else INFO
     example_dir = None if no_examples else examples
     if work_dir is not None:
         path = build_demo(out, example_dir, work_dir)

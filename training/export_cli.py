@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 
+from model.layout import DEFAULT_ROOT
 from model.mlflow_store import TRACKING_URI_HELP
 from training.run_folder import BEST, RunFolder, checkpoint_in
 
@@ -19,7 +20,7 @@ def export_command(
     checkpoint: Path = typer.Argument(
         ..., help=f"A checkpoint file, or a run folder (its {BEST} is exported)."
     ),
-    out: Path = typer.Option(Path("models"), "--out", help="The model repository folder."),
+    out: Path = typer.Option(DEFAULT_ROOT, "--out", help="The model repository folder."),
     name: str = typer.Option(..., "--name", help="Model name: letters, digits, '.', '_', '-'."),
     version: int | None = typer.Option(
         None, "--version", min=1, help="Version number (default: the next free one)."

@@ -24,6 +24,7 @@ from torch.distributed.elastic.multiprocessing.api import SignalException
 from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
 from torch.distributed.launcher.api import LaunchConfig, elastic_launch
 
+from model.log_setup import TEXT_FORMAT, configure_text_logging
 from training.config import TrainConfig
 from training.distributed import join_group, leave_group
 from training.run import RunResult, resume, train
@@ -53,7 +54,9 @@ class TrainingJob:
     config: TrainConfig
     resume_from: Path | None = None
     tracking: TrackingOptions = field(default_factory=TrackingOptions)  # rank 0 alone tracks
-    log_level: int = logging.INFO
+    # The level this process logs at: rectifier's root option set it (--log-level, else
+    # RECTIFIER_LOG_LEVEL, else INFO), and spawned workers keep it.
+    log_level: int = field(default_factory=lambda: logging.getLogger().getEffectiveLevel())
 
 
 def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
@@ -63,11 +66,11 @@ def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
 def _configure_worker_logging(rank: int, world_size: int, level: int) -> None:
     """Rank 0 logs as a single process would; the others only warnings, tagged."""
     if world_size == 1:
-        logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+        configure_text_logging(level)
         return
     logging.basicConfig(
         level=level if rank == 0 else max(level, logging.WARNING),
-        format=f"%(levelname)s [rank {rank}] %(name)s: %(message)s",
+        format=TEXT_FORMAT.replace("%(name)s", f"[rank {rank}] %(name)s"),
         force=True,
     )
 

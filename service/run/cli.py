@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
     app.command("serve")(serve)
 
 
-@with_derived_options(setting_parameters(), into="setting_flags")
+@with_derived_options(setting_parameters(), into="setting_flags", first=False)
 def serve(
     ctx: typer.Context,
     setting_flags: dict[str, Any],
