@@ -41,7 +41,7 @@ def pytest_terminal_summary(
     terminalreporter: pytest.TerminalReporter, config: pytest.Config
 ) -> None:
     tier = config.getoption("--tier")
-    if tier and "suite" in _COUNTS:
+    if tier and "suite" in _COUNTS and not config.option.collectonly:
         terminalreporter.write_line(
             f"{tier}: ran {_COUNTS['selected']} of {_COUNTS['suite']} tests "
             f"(make test runs {_COUNTS['suite'] - _COUNTS['docker']}: all but the docker tier)",
