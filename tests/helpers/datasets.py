@@ -129,6 +129,11 @@ def write_dicom_folder(root: Path, per_class: int = 8, size: int = 40) -> Path:
     return root
 
 
+# The command-line flags of a tiny, quick training run (the network and budget of tiny_config).
+TINY = ["--arch-option", "width=4", "--arch-option", "depth=1", "--img-size", "16"]
+TINY += ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-progress"]
+
+
 def tiny_config(tmp_path: Path, **overrides: object) -> TrainConfig:
     values: dict[str, object] = {
         "arch": "simple_cnn",

@@ -17,8 +17,8 @@ from model.cam_file import explain_file
 from model.card import card_from_metadata, write_card
 from service.app.factory import create_app
 from service.plumbing.settings import Settings
+from tests.helpers.app import wait_loaded
 from tests.helpers.images import encode, pattern
-from tests.service.test_repository import wait_loaded
 
 PNG = encode(pattern(), "PNG")
 PNG_HEADERS = {"Content-Type": "image/png"}

@@ -21,9 +21,9 @@ from model.decoding import load_and_preprocess
 from model.export import export_checkpoint
 from service.app.factory import create_app
 from service.plumbing.settings import Settings
+from tests.helpers.app import wait_loaded
 from tests.helpers.images import encode, pattern
 from tests.helpers.models import make_checkpoint
-from tests.service.test_repository import wait_loaded
 
 pytestmark = pytest.mark.heavy
 

@@ -11,13 +11,7 @@ from fastapi.testclient import TestClient
 from service.app.factory import create_app
 from service.app.state import state_of
 from service.plumbing.settings import Settings
-
-
-def wait_loaded(client: TestClient) -> None:
-    deadline = time.monotonic() + 30
-    while state_of(client.app).repository.state == "loading":  # type: ignore[union-attr,arg-type]
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+from tests.helpers.app import wait_loaded
 
 
 def edit_card(src, dst, change) -> None:

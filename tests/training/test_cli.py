@@ -11,11 +11,10 @@ import pytest
 from typer.testing import CliRunner
 
 from model.cli import app
+from tests.helpers.datasets import TINY
 from training.run_folder import RunFolder
 
 runner = CliRunner()
-TINY = ["--arch-option", "width=4", "--arch-option", "depth=1", "--img-size", "16"]
-TINY += ["--batch-size", "8", "--workers", "0", "--device", "cpu", "--no-progress"]
 
 
 def test_module_import_is_torch_free() -> None:

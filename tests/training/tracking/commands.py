@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from tests.training.test_cli import TINY
+from tests.helpers.datasets import TINY
 
 runner = CliRunner()
 EPOCHS = 2

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from model.cli import app
-from tests.training.test_cli import TINY
+from tests.helpers.datasets import TINY
 from tests.training.tracking.commands import runner
 
 pytestmark = pytest.mark.tracking
