@@ -27,16 +27,31 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_modules(path: Path) -> set[str]:
-    """Every module ``path`` imports, at any depth (lazy imports in functions count too)."""
+def imported_modules(path: Path, *, typing_only_too: bool = True) -> set[str]:
+    """Every module ``path`` imports, at any depth (lazy imports in functions count too);
+    ``typing_only_too=False`` leaves out what ``if TYPE_CHECKING:`` blocks import."""
+    tree = ast.parse(path.read_text(), str(path))
+    skipped = set() if typing_only_too else _typing_only_nodes(tree)
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(tree):
+        if id(node) in skipped:
+            continue
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def _typing_only_nodes(tree: ast.Module) -> set[int]:
+    return {
+        id(inner)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
+        for statement in node.body
+        for inner in ast.walk(statement)
+    }
 
 
 def top_levels(path: Path) -> set[str]:
@@ -237,24 +252,7 @@ def service_layer(module: str) -> int | None:
 
 def runtime_imports(path: Path) -> set[str]:
     """Modules ``path`` imports at run time: ``if TYPE_CHECKING:`` blocks left out."""
-    tree = ast.parse(path.read_text(), str(path))
-    typing_only = {
-        id(inner)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If) and ast.unparse(node.test).endswith("TYPE_CHECKING")
-        for statement in node.body
-        for inner in ast.walk(statement)
-    }
-    found: set[str] = set()
-    for node in ast.walk(tree):
-        if id(node) in typing_only:
-            continue
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
+    return imported_modules(path, typing_only_too=False)
 
 
 def test_service_folders_import_downward_only() -> None:
