@@ -180,6 +180,14 @@ def test_serve_image_holds_no_torch_compiler_or_pip_cache(serve_image: str) -> N
     assert code == 0 and "serve" in out, out
 
 
+def test_serve_image_leaves_out_the_load_generator(serve_image: str) -> None:
+    """``rectifier bench`` is a client: not in the serving image, and not listed there."""
+    code, out = harness.run_in_image(serve_image, "python", "-c", "import service.loadgen")
+    assert code != 0 and "No module named 'service.loadgen'" in out, out
+    code, out = harness.run_in_image(serve_image, "rectifier", "--help")
+    assert code == 0 and " bench " not in out, out
+
+
 def test_compose_profiles_are_valid(project: Path) -> None:
     compose = harness.ComposeProject(directory=project, name="rectifier-config-check")
     compose("config", "-q", timeout=60)
