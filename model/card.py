@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from model.trust import FEATURE_SCORERS, STATS_FILE, TPR, Scorer
+
 if TYPE_CHECKING:
     import onnx
 
@@ -132,6 +134,81 @@ class ClassActivationMaps(_Strict):
         return self
 
 
+class CalibrationFigures(_Strict):
+    """Top-label ECE (15 equal-width bins), NLL and Brier score on one set of images."""
+
+    ece: float = Field(ge=0)
+    nll: float = Field(ge=0)
+    brier: float = Field(ge=0)
+
+
+class TemperatureScaling(_Strict):
+    """One temperature T fitted by NLL on the validation logits (Guo et al. 2017); the
+    graph's ``probabilities`` are softmax(logits / T) of the unclipped logits.
+
+    ``separable``: the model ranks every validation image right, so the NLL keeps falling
+    as T -> 0 and would sharpen every answer; T was then kept at 1 or above.
+    """
+
+    temperature: float = Field(gt=0)
+    fitted_on: str = "validation"
+    images: int = Field(ge=1)
+    separable: bool = False
+    before: CalibrationFigures
+    after: CalibrationFigures
+
+
+class OodStatistics(_Strict):
+    """The fitted statistics of the feature scores, in ``file`` beside model.onnx."""
+
+    file: str = Field(default=STATS_FILE, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class OodDetection(_Strict):
+    """The out-of-distribution score the service returns, and where it stops trusting.
+
+    An image is in distribution when its score (higher = less like the training data) is at
+    or under ``threshold``: the score that ``tpr`` of the validation images stay under.
+    ``thresholds`` holds that value for every implemented scorer (``rectifier evaluate-ood``
+    compares them); ``scorer`` is the served one (docs/decisions.md says why).
+    """
+
+    scorer: Scorer
+    threshold: float
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    tpr: float = Field(default=TPR, gt=0, lt=1)
+    react_percentile: float = Field(default=90.0, gt=0, lt=100)
+    statistics: OodStatistics | None = None
+    train_images: int = Field(ge=1)
+    validation_images: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> OodDetection:
+        needs = {self.scorer, *self.thresholds} & FEATURE_SCORERS
+        if needs and self.statistics is None:
+            raise ValueError(
+                f"the OOD threshold of {', '.join(sorted(needs))} needs fitted statistics, "
+                "and the card names none (re-export the model)"
+            )
+        return self
+
+
+class Trust(_Strict):
+    """Calibrated probabilities and the OOD score (docs/trust.md), fitted at export on the
+    run's own training (statistics) and validation (T, thresholds) splits of ``dataset``.
+
+    The graph has two more outputs: ``logits_output`` (N, classes), the unclipped logits,
+    and ``features_output`` (N, features), the pooled input of the final linear layer.
+    """
+
+    dataset: str
+    logits_output: str = "logits"
+    features_output: str = "features"
+    calibration: TemperatureScaling
+    ood: OodDetection | None = None
+
+
 class ModelCard(_Strict):
     schema_version: int = CARD_SCHEMA_VERSION
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -153,6 +230,9 @@ class ModelCard(_Strict):
     # None: exported without class-activation maps (before they existed, or an architecture
     # whose head is not global pooling plus one linear layer); it cannot be explained.
     class_activation_maps: ClassActivationMaps | None = None
+    # None: exported without calibration and OOD score (before they existed, --no-trust,
+    # or a multilabel model); it serves raw probabilities and no ood_score.
+    trust: Trust | None = None
 
     @model_validator(mode="after")
     def _check(self) -> ModelCard:

@@ -5,10 +5,16 @@ The exported graph takes ``image`` (float32 NCHW, dynamic batch) and returns
 and client sees the same numbers the service reports. Architectures whose head is global
 average pooling plus one linear layer also get ``class_maps`` (see ``model/cam_graph.py``),
 recorded in the card, so the service can explain predictions without torch.
+
+Given the run's own images (``TrustImages``), export also fits trust (``model/trust_fit.py``):
+the graph's ``probabilities`` become softmax(logits / T), it gains the outputs ``logits``
+and ``features``, the feature statistics go to ``ood_stats.npz`` beside model.onnx, and the
+card's ``trust`` section records T, the scorer, its threshold and their figures.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import tempfile
 import warnings
@@ -24,10 +30,19 @@ from torch import nn
 
 from model.architectures import ARCHITECTURES
 from model.cam_graph import CamHeadError, WithClassMaps, check_global_pool_head
-from model.card import ClassActivationMaps, ExportInfo, ModelCard, write_card
+from model.card import (
+    ClassActivationMaps,
+    ExportInfo,
+    ModelCard,
+    OodStatistics,
+    Trust,
+    write_card,
+)
 from model.checkpoint import Checkpoint, load_checkpoint
 from model.files import write_atomically
-from model.layout import model_file, next_version
+from model.layout import beside_model, model_file, next_version
+from model.trust import STATS_FILE
+from model.trust_fit import FittedTrust, TrustImages, WithTrustOutputs, fit_trust
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +62,8 @@ class ParityReport:
     top1_agreement: float
     # Largest class-map difference relative to the largest map value (None: no maps).
     class_maps_max_rel_diff: float | None = None
+    # The same for the logits and features outputs (None: exported without trust).
+    trust_max_rel_diff: float | None = None
 
 
 @dataclass(frozen=True)
@@ -112,8 +129,13 @@ def export_checkpoint(
     *,
     version: int | None = None,
     seed: int = 0,
+    trust: TrustImages | None = None,
 ) -> ExportResult:
-    """Write ``models_dir/name/version/model.onnx`` and return its card and parity figures."""
+    """Write ``models_dir/name/version/model.onnx`` and return its card and parity figures.
+
+    ``trust``: the run's own training and validation images, to fit calibration and the OOD
+    score from (None: exported without them, as before).
+    """
     ckpt = checkpoint if isinstance(checkpoint, Checkpoint) else load_checkpoint(checkpoint)
     config = ckpt.config
     channels, size = config.in_channels, config.preprocessing.crop_size
@@ -121,6 +143,16 @@ def export_checkpoint(
         ckpt.model.eval(), config.architecture, config.task, (channels, size, size)
     )
     check_exportable(model)
+    fitted: FittedTrust | None = None
+    if trust is not None and config.task == "multilabel":
+        log.warning("multilabel models are exported without calibration and OOD score")
+    elif trust is not None:
+        head = output_head(config.task)
+        fitted = fit_trust(ckpt.model, head, trust, num_classes=len(config.labels))
+        maps = model if isinstance(model, WithClassMaps) else None
+        model = WithTrustOutputs(
+            ckpt.model, output_head(config.task), fitted.calibration.temperature, maps
+        ).eval()
 
     version = version if version is not None else next_version(Path(models_dir), name)
     target = model_file(Path(models_dir), name, version)
@@ -128,8 +160,21 @@ def export_checkpoint(
         raise ExportError(f"{target} exists already; versions are immutable, pick another")
 
     output_names = ["probabilities"] if class_maps is None else ["probabilities", "class_maps"]
+    if fitted is not None:
+        output_names += ["logits", "features"]
     proto = _to_onnx(model, (channels, size, size), output_names)
-    parity = check_parity(model, proto.SerializeToString(), (channels, size, size), seed=seed)
+    parity = check_parity(
+        model, proto.SerializeToString(), (channels, size, size), seed=seed, names=output_names
+    )
+    trust_section, stats_bytes = None, b""
+    if fitted is not None:
+        stats_bytes = fitted.stats.to_bytes()
+        digest = hashlib.sha256(stats_bytes).hexdigest()
+        trust_section = Trust(
+            dataset=trust.dataset if trust is not None else config.dataset,
+            calibration=fitted.calibration,
+            ood=fitted.ood(OodStatistics(file=STATS_FILE, sha256=digest)),
+        )
 
     card = ModelCard(
         name=name,
@@ -151,11 +196,25 @@ def export_checkpoint(
             parity_max_abs_diff=parity.max_abs_diff,
         ),
         class_activation_maps=class_maps,
+        trust=trust_section,
     )
     write_card(proto, card)
-    write_atomically(target, lambda handle: handle.write(proto.SerializeToString()))
+    _write_model(target, proto, stats_bytes)
     log.info("exported %s (max abs diff %.2e)", target, parity.max_abs_diff)
     return ExportResult(path=target, card=card, parity=parity)
+
+
+def _write_model(target: Path, proto: onnx.ModelProto, stats: bytes) -> None:
+    """The statistics file first, then the model; neither stays when the model fails."""
+    stats_path = beside_model(target, STATS_FILE)
+    if stats:
+        write_atomically(stats_path, lambda handle: handle.write(stats))
+    try:
+        write_atomically(target, lambda handle: handle.write(proto.SerializeToString()))
+    except BaseException:
+        if stats:
+            stats_path.unlink(missing_ok=True)
+        raise
 
 
 def _to_onnx(
@@ -188,26 +247,29 @@ def check_parity(
     *,
     seed: int = 0,
     tolerance: float = PARITY_TOLERANCE,
+    names: list[str] | None = None,
 ) -> ParityReport:
     """Run PyTorch and onnxruntime on the same random batches of several sizes.
 
-    Raises ExportError when any top-1 differs or the max abs difference exceeds tolerance.
+    Every output after the first (``names``, in graph order) is compared relative to its
+    largest value. Raises ExportError when any top-1 differs or a difference exceeds
+    tolerance.
     """
     session = ort.InferenceSession(onnx_bytes, providers=["CPUExecutionProvider"])
     generator = torch.Generator().manual_seed(seed)
     worst, agree, total = 0.0, 0, 0
-    maps_worst: float | None = None
+    extra_worst: dict[str, float] = {}
     for batch in PARITY_BATCH_SIZES:
         inputs = torch.randn(batch, *input_shape, generator=generator)
         with torch.no_grad():
             outputs = model(inputs)
-        expected_outputs = [
+        expected, *expected_extra = [
             t.numpy() for t in (outputs if isinstance(outputs, tuple) else [outputs])
         ]
-        actual, *actual_maps = session.run(None, {"image": inputs.numpy()})
-        expected = expected_outputs[0]
-        if actual_maps:
-            maps_worst = max(maps_worst or 0.0, _relative_diff(actual_maps[0], expected_outputs[1]))
+        actual, *actual_extra = session.run(None, {"image": inputs.numpy()})
+        extra_names = (names or ["probabilities", "class_maps"])[1:]
+        for name, a, e in zip(extra_names, actual_extra, expected_extra, strict=False):
+            extra_worst[name] = max(extra_worst.get(name, 0.0), _relative_diff(a, e, name))
         if actual.shape != expected.shape:
             raise ExportError(
                 f"onnxruntime returned shape {actual.shape} for batch {batch}, "
@@ -221,22 +283,30 @@ def check_parity(
         same = actual.argmax(1) == expected.argmax(1)
         agree += int((same | ~decided).sum())
         total += batch
-    report = ParityReport(worst, PARITY_BATCH_SIZES, agree / total, maps_worst)
+    trust_worst = [v for k, v in extra_worst.items() if k in ("logits", "features")]
+    report = ParityReport(
+        worst,
+        PARITY_BATCH_SIZES,
+        agree / total,
+        extra_worst.get("class_maps"),
+        max(trust_worst) if trust_worst else None,
+    )
     if report.top1_agreement < 1.0 or worst > tolerance:
         raise ExportError(
             f"ONNX output does not match PyTorch: max abs diff {worst:.3g} "
             f"(tolerance {tolerance:g}), top-1 agreement {report.top1_agreement:.1%}"
         )
-    if maps_worst is not None and maps_worst > tolerance:
-        raise ExportError(
-            f"ONNX class_maps do not match PyTorch: max relative diff {maps_worst:.3g} "
-            f"(tolerance {tolerance:g})"
-        )
+    for name, value in extra_worst.items():
+        if value > tolerance:
+            raise ExportError(
+                f"ONNX {name} do not match PyTorch: max relative diff {value:.3g} "
+                f"(tolerance {tolerance:g})"
+            )
     return report
 
 
-def _relative_diff(actual: np.ndarray, expected: np.ndarray) -> float:
+def _relative_diff(actual: np.ndarray, expected: np.ndarray, name: str) -> float:
     if actual.shape != expected.shape:
-        raise ExportError(f"onnxruntime class_maps {actual.shape}, PyTorch {expected.shape}")
+        raise ExportError(f"onnxruntime {name} {actual.shape}, PyTorch {expected.shape}")
     scale = max(1.0, float(np.abs(expected).max()))
     return float(np.abs(actual - expected).max()) / scale

@@ -32,6 +32,13 @@ def model_file(root: Path, name: str, version: int) -> Path:
     return Path(root) / name / str(version) / MODEL_FILE
 
 
+def beside_model(model_path: Path, file_name: str) -> Path:
+    """A file the card names (the OOD statistics) in the model file's own folder."""
+    if Path(file_name).name != file_name or not MODEL_NAME.match(file_name):
+        raise ValueError(f"{file_name!r} is not a plain file name")
+    return Path(model_path).parent / file_name
+
+
 def next_version(root: Path, name: str) -> int:
     """One more than the highest version folder of ``name`` (1 for a new model)."""
     model_dir = Path(root) / name

@@ -8,12 +8,17 @@ handed as images. Torch is imported inside the command only.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from model.layout import DEFAULT_ROOT
 from model.mlflow_store import TRACKING_URI_HELP
 from training.run_folder import BEST, RunFolder, checkpoint_in
+
+if TYPE_CHECKING:
+    from model.card import Trust
+    from model.trust_fit import TrustImages
 
 
 def export_command(
@@ -43,6 +48,12 @@ def export_command(
     tracking_uri: str | None = typer.Option(
         None, "--tracking-uri", help=TRACKING_URI_HELP + " Used with --register."
     ),
+    no_trust: bool = typer.Option(
+        False,
+        "--no-trust",
+        help="Skip fitting the temperature and the OOD score from the run's own training and "
+        "validation splits (docs/trust.md); the model then serves raw probabilities.",
+    ),
 ) -> None:
     """Export a checkpoint to OUT/NAME/VERSION/model.onnx with its card, checked for parity."""
     from model.checkpoint import CheckpointError
@@ -59,7 +70,8 @@ def export_command(
         typer.echo(line)
     else:
         try:
-            result = export_checkpoint(path, out, name, version=version)
+            trust = None if no_trust else trust_images(path)
+            result = export_checkpoint(path, out, name, version=version, trust=trust)
         except (CheckpointError, ExportError, ValueError) as exc:
             raise typer.BadParameter(str(exc), param_hint="CHECKPOINT") from exc
         written = result.path
@@ -67,8 +79,42 @@ def export_command(
             f"wrote {result.path} (max abs diff vs PyTorch {result.parity.max_abs_diff:.2e}, "
             f"top-1 agreement {result.parity.top1_agreement:.0%})"
         )
+        if result.card.trust is not None:
+            typer.echo(trust_line(result.card.trust))
     if register is not None:
         register_export(written, register, tracking_uri)
+
+
+def trust_images(checkpoint: Path) -> TrustImages | None:
+    """The run's own images, or None (with a warning) for a checkpoint outside a run."""
+    from model.checkpoint import load_checkpoint
+    from training.trust_data import run_of, run_trust_images
+
+    run = run_of(checkpoint)
+    if run is None:
+        typer.echo(
+            f"warning: {checkpoint} is not in a run folder: exported without calibration and "
+            "OOD score (export the run folder to fit them)",
+            err=True,
+        )
+        return None
+    spec = load_checkpoint(checkpoint).config.preprocessing
+    return run_trust_images(run, spec)
+
+
+def trust_line(trust: Trust) -> str:
+    c = trust.calibration
+    line = (
+        f"calibrated on {c.images} validation images: T = {c.temperature:.3f}"
+        f"{' (separable split: kept >= 1)' if c.separable else ''}, "
+        f"ECE {c.before.ece:.4f} -> {c.after.ece:.4f}, NLL {c.before.nll:.4f} -> {c.after.nll:.4f}"
+    )
+    if trust.ood is not None:
+        line += (
+            f"; OOD score {trust.ood.scorer}, threshold {trust.ood.threshold:.4g} "
+            f"({trust.ood.tpr:.0%} of validation images under it)"
+        )
+    return line
 
 
 def register_export(path: Path, name: str, tracking_uri: str | None) -> None:
