@@ -6,7 +6,9 @@
     RUN/best.pt, RUN/last.pt   best-validation weights; full training state for ``--resume``
     RUN/metrics.json           per-epoch records and the final test figures
     RUN/report.md              the same as tables, with the plots
-    RUN/*.png                  learning curves, confusion matrix or per-label AUC, dead units
+    RUN/*.png                  learning curves, confusion matrix or per-label AUC, dead units,
+                               the reliability diagram and OOD score histograms
+    RUN/ood.md, RUN/ood.json   ``rectifier evaluate-ood``: the OOD table and its figures
     RUN/tensorboard/           event files of ``--track tensorboard`` (no folder given)
 
 Torch-free (the CLI resolves ``--resume`` and ``export RUN`` with it before importing torch).
@@ -23,13 +25,17 @@ import yaml
 
 from model.files import write_atomically
 
-Plot = Literal["learning_curves", "confusion_matrix", "label_auc", "dead_units"]
+Plot = Literal[
+    "learning_curves", "confusion_matrix", "label_auc", "dead_units", "reliability", "ood_scores"
+]
 
 CONFIG = "config.yaml"
 BEST = "best.pt"
 LAST = "last.pt"
 METRICS = "metrics.json"
 REPORT = "report.md"
+OOD_REPORT = "ood.md"
+OOD_METRICS = "ood.json"
 TENSORBOARD = "tensorboard"
 
 
@@ -74,6 +80,14 @@ class RunFolder:
         return self.path / REPORT
 
     @property
+    def ood_report(self) -> Path:
+        return self.path / OOD_REPORT
+
+    @property
+    def ood_metrics(self) -> Path:
+        return self.path / OOD_METRICS
+
+    @property
     def tensorboard(self) -> Path:
         """TensorBoard's event files, when the run is tracked there without a folder."""
         return self.path / TENSORBOARD
@@ -84,7 +98,8 @@ class RunFolder:
     def reports(self) -> list[Path]:
         """The config, metrics, report and plots the run has written (not the checkpoints)."""
         plots = [self.plot(name) for name in get_args(Plot)]
-        return [p for p in (self.config, self.metrics, self.report, *plots) if p.is_file()]
+        files = (self.config, self.metrics, self.report, self.ood_report, self.ood_metrics, *plots)
+        return [p for p in files if p.is_file()]
 
     def recorded_config(self) -> dict[str, Any]:
         """The config the run recorded, as a mapping; empty when there is none."""
