@@ -83,6 +83,9 @@ class BatchPredictor:
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map)
         check_card_against_graph(self.card, self.session)
         self.top_k = min(config.top_k or settings.default_top_k, self.card.num_classes)
+        if settings.warmup:  # as the server warms a model: first-run allocations here
+            warm = np.zeros((self.batch_size, *self.card.input_shape), dtype=np.float32)
+            self.session.run([self.card.output_name], {self.card.input_name: warm})
         self.seconds = dict.fromkeys(PHASES, 0.0)  # core seconds, summed over threads
         self._lock = threading.Lock()
         # As many decode threads as the cores onnxruntime may use (Pillow and NumPy
