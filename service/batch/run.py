@@ -8,6 +8,7 @@ back what ``--resume`` continues from).
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
         items = expand_sources(request.sources)
     except SourceError as exc:
         raise PredictUsageError(str(exc), "SOURCE") from exc
+    check_dependencies(items, request)
     config = PredictorConfig(
         model_file=str(_model_file(request.model)),
         device=request.device,
@@ -109,6 +111,24 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
         echo(line)
     echo(f"wrote {sink.rows_written} rows to {request.out}")
     return summary
+
+
+def check_dependencies(items: list[WorkItem], request: PredictRequest) -> None:
+    """The optional libraries this run needs, each missing one named with its extra."""
+    needs = []
+    if output_format(request.out) == "parquet" or request.engine == "ray":
+        needs.append(("pyarrow", "batch", "--out", "Parquet output and --engine ray need pyarrow"))
+    if any(item.video for item in items):
+        needs.append(("av", "batch", "SOURCE", "video input needs PyAV"))
+    if request.engine == "ray":
+        needs.append(("ray.data", "ray", "--engine", "--engine ray needs Ray Data"))
+    for module, extra, param, what in needs:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise PredictUsageError(
+                f"{what}, which is not installed here: pip install 'rectifier[{extra}]'", param
+            ) from exc
 
 
 def _model_file(model: Path) -> Path:

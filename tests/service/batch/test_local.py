@@ -123,3 +123,18 @@ def test_bad_flags_fail_before_any_work_naming_the_flag(
         assert result.exit_code == 2, (args, result.output)
         assert flag in flat(result.output), (flag, result.output)
     assert not list(tmp_path.glob("o.*"))
+
+
+def test_a_missing_dependency_names_its_extra(
+    image_folder: Path, tmp_path: Path, predict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # import pyarrow now fails
+    result = predict(image_folder, "--model", DEMO_MODEL, "--out", tmp_path / "o.parquet")
+    assert result.exit_code == 2, result.output
+    assert "pip install 'rectifier[batch]'" in flat(result.output)
+    assert "--out" in flat(result.output)
+    # CSV needs no pyarrow: the same run works.
+    result = predict(image_folder, "--model", DEMO_MODEL, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 0, result.output

@@ -4,6 +4,7 @@ without losing or repeating a row."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import subprocess
@@ -25,6 +26,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 RECTIFIER = Path(sys.executable).parent / "rectifier"
 IMAGES = 96
 BATCH = 4
+VIDEO_FRAMES = 12
 
 
 @pytest.fixture(scope="module")
@@ -49,6 +51,10 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         image = pattern((72 + index % 9, 64), seed=index)
         (root / f"{index:03d}.jpg").write_bytes(encode(image, "JPEG", quality=88))
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    if importlib.util.find_spec("av"):  # a clip: its frames stream inside one actor
+        from tests.service.batch.test_dicom_and_video import write_video
+
+        write_video(root / "clip.mp4", frames=VIDEO_FRAMES)
     return root
 
 
@@ -104,12 +110,13 @@ def test_ray_engine_matches_local_and_survives_a_killed_actor(
 
     local_rows = pq.read_table(local_out).to_pylist()
     ray_rows = pq.read_table(ray_out).to_pylist()
-    assert [r["path"] for r in ray_rows] == [r["path"] for r in local_rows]  # each once
-    assert len({r["path"] for r in ray_rows}) == IMAGES + 1
+    key = [(r["path"], r["frame"]) for r in local_rows]
+    assert [(r["path"], r["frame"]) for r in ray_rows] == key  # every row, each once
+    assert len(set(key)) == len(key) == IMAGES + 1 + VIDEO_FRAMES * (folder / "clip.mp4").exists()
     for mine, theirs in zip(ray_rows, local_rows, strict=True):
-        assert (mine["label"], mine["frame"], mine["error"]) == (
+        assert (mine["label"], mine["timestamp"], mine["error"]) == (
             theirs["label"],
-            theirs["frame"],
+            theirs["timestamp"],
             theirs["error"],
         )
         if not mine["error"]:
@@ -120,7 +127,6 @@ def test_ray_engine_matches_local_and_survives_a_killed_actor(
     # The work ran in actor processes (two at least), not in the driver.
     logged = {int(p.name): p.read_text().split("\n") for p in actor_dir.iterdir()}
     assert remote.pid not in logged and os.getpid() not in logged
-    assert sum(int(line.split()[0]) for lines in logged.values() for line in lines if line) >= (
-        IMAGES + 1
-    )
+    batches = [line for lines in logged.values() for line in lines if line]
+    assert sum(int(line.split()[0]) for line in batches) >= len(key)
     assert victim in logged and len([pid for pid, lines in logged.items() if lines[0]]) >= 2
