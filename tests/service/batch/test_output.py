@@ -54,29 +54,39 @@ def paths_of(table) -> list[str]:
 EXPECTED = [f"{index:03d}.jpg" for index in range(IMAGES)]
 
 
+def signalled_after_first_part(folder: Path, out: Path, signum: int) -> subprocess.Popen[str]:
+    """A run writing a part every 4 rows, sent ``signum`` once its first part is on disk."""
+    process = start(folder, out, "--chunk-rows", "4")
+    wait_for_first_part(process, out.with_name(out.name + ".parts"))
+    process.send_signal(signum)
+    return process
+
+
+def resumed_to_the_end(folder: Path, out: Path) -> str:
+    """``--resume`` to completion; FILE then holds every image exactly once."""
+    resumed = start(folder, out, "--resume")
+    output = resumed.communicate(timeout=120)[0]
+    assert resumed.returncode == 0, output
+    assert paths_of(pq.read_table(out)) == EXPECTED
+    assert not out.with_name(out.name + ".parts").exists()
+    return output
+
+
 @pytest.mark.heavy
 @pytest.mark.slow  # two real runs of the command in subprocesses, one killed
 def test_sigkill_mid_run_leaves_whole_parts_and_resume_loses_and_repeats_nothing(
     many_images: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.parquet"
-    parts = tmp_path / "out.parquet.parts"
-    process = start(many_images, out, "--chunk-rows", "4")
-    wait_for_first_part(process, parts)
-    process.send_signal(signal.SIGKILL)
+    process = signalled_after_first_part(many_images, out, signal.SIGKILL)
     process.wait(timeout=30)
     assert not out.exists(), "the run finished before it could be killed"
     # The output as it stands: the parts folder, read as one dataset.
-    partial = ds.dataset(parts, format="parquet").to_table()
+    partial = ds.dataset(tmp_path / "out.parquet.parts", format="parquet").to_table()
     assert 0 < partial.num_rows < IMAGES
     assert len(set(paths_of(partial))) == partial.num_rows
-    resumed = start(many_images, out, "--resume")
-    output = resumed.communicate(timeout=120)[0]
-    assert resumed.returncode == 0, output
-    table = pq.read_table(out)
-    assert paths_of(table) == EXPECTED  # every image, exactly once
+    output = resumed_to_the_end(many_images, out)
     assert f"resumed: {partial.num_rows} rows were already written" in output
-    assert not parts.exists()
 
 
 @pytest.mark.heavy
@@ -85,19 +95,13 @@ def test_ctrl_c_finalises_what_is_done_and_resume_completes_it(
     many_images: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "out.parquet"
-    parts = tmp_path / "out.parquet.parts"
-    process = start(many_images, out, "--chunk-rows", "4")
-    wait_for_first_part(process, parts)
-    process.send_signal(signal.SIGINT)
+    process = signalled_after_first_part(many_images, out, signal.SIGINT)
     output = process.communicate(timeout=60)[0]
     assert process.returncode == 130, output
     assert "--resume continues" in output
     partial = pq.read_table(out)  # readable as it stands
-    assert 0 < partial.num_rows < IMAGES and parts.is_dir()
-    resumed = start(many_images, out, "--resume")
-    output = resumed.communicate(timeout=120)[0]
-    assert resumed.returncode == 0, output
-    assert paths_of(pq.read_table(out)) == EXPECTED
+    assert 0 < partial.num_rows < IMAGES and (tmp_path / "out.parquet.parts").is_dir()
+    resumed_to_the_end(many_images, out)
 
 
 def test_an_unfinished_run_is_not_overwritten_without_resume(
