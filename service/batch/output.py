@@ -37,6 +37,8 @@ from service.batch.sources import WorkItem
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl"}
 FORMATS[".ndjson"] = "jsonl"
 COLUMNS = ("path", "frame", "timestamp", "label", "probability", "top_k", "error")
+# Written only for a model whose card has an OOD scorer (``card.trust.ood``).
+OOD_COLUMNS = ("ood_score", "in_distribution")
 MANIFEST = "_manifest.json"
 METADATA_PREFIX = "rectifier."
 
@@ -52,14 +54,20 @@ def output_format(out: Path) -> str:
         ) from None
 
 
-def row_schema() -> Any:
+def columns_for(card: ModelCard) -> tuple[str, ...]:
+    """The output's columns: ``ood_score`` and ``in_distribution`` when the card has them."""
+    has_ood = card.trust is not None and card.trust.ood is not None
+    return COLUMNS + OOD_COLUMNS if has_ood else COLUMNS
+
+
+def row_schema(columns: tuple[str, ...] = COLUMNS) -> Any:
     """The rows' Arrow schema (Parquet parts, and the tables Ray's actors hand back)."""
     try:
         import pyarrow as pa
     except ImportError as exc:
         raise missing_extra("Parquet output and --engine ray need pyarrow", "batch") from exc
     top = pa.struct([("label", pa.string()), ("probability", pa.float64())])
-    return pa.schema(
+    schema = pa.schema(
         [
             ("path", pa.string()),
             ("frame", pa.int64()),
@@ -68,8 +76,11 @@ def row_schema() -> Any:
             ("probability", pa.float64()),
             ("top_k", pa.list_(top)),
             ("error", pa.string()),
+            ("ood_score", pa.float64()),
+            ("in_distribution", pa.bool_()),
         ]
     )
+    return pa.schema([schema.field(name) for name in columns])
 
 
 def run_metadata(card: ModelCard) -> dict[str, str]:
@@ -117,12 +128,15 @@ class DoneKeys:
 class OutputSink:
     """One run's output: its parts, its manifest, and FILE at the end."""
 
-    def __init__(self, out: Path, metadata: dict[str, str]) -> None:
+    def __init__(
+        self, out: Path, metadata: dict[str, str], columns: tuple[str, ...] = COLUMNS
+    ) -> None:
         self.out = out
         self.format = output_format(out)
         self.metadata = metadata
+        self.columns = columns
         self.parts = parts_dir(out)
-        self.codec = _CODECS[self.format]()
+        self.codec = _CODECS[self.format](columns)
         self.rows_written = 0
         self.write_seconds = 0.0
         self._next_part = 0
@@ -200,7 +214,7 @@ class OutputSink:
         return f"part-{number:05d}.{self.codec.extension}"
 
     def _meta_json(self, handle: BinaryIO) -> None:
-        meta = {**self.metadata, "format": self.format, "columns": list(COLUMNS)}
+        meta = {**self.metadata, "format": self.format, "columns": list(self.columns)}
         handle.write(json.dumps(meta, indent=2).encode() + b"\n")
 
     def _write_manifest(self, manifest: dict[str, str]) -> None:
@@ -248,14 +262,14 @@ Key = tuple[str, int | None, float | None]
 class _ParquetCodec:
     extension = "parquet"
 
-    def __init__(self) -> None:
+    def __init__(self, columns: tuple[str, ...]) -> None:
         try:
             import pyarrow as pa
             import pyarrow.parquet as pq
         except ImportError as exc:
             raise missing_extra("Parquet output needs pyarrow", "batch") from exc
         self.pa, self.pq = pa, pq
-        self.schema = row_schema()
+        self.schema = row_schema(columns)
 
     def write_part(self, rows: list[Row], handle: BinaryIO) -> None:
         self.pq.write_table(self.pa.Table.from_pylist(rows, schema=self.schema), handle)
@@ -275,14 +289,17 @@ class _ParquetCodec:
 class _CsvCodec:
     extension = "csv"
 
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+
     def write_part(self, rows: list[Row], handle: BinaryIO) -> None:
         text = io.StringIO()
         writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(self.columns)
         for row in rows:
             writer.writerow(
                 json.dumps(row[c]) if c == "top_k" and row[c] is not None else _cell(row[c])
-                for c in COLUMNS
+                for c in self.columns
             )
         handle.write(text.getvalue().encode("utf-8"))
 
@@ -294,7 +311,7 @@ class _CsvCodec:
                 yield row["path"], frame, timestamp
 
     def join(self, parts: list[Path], handle: BinaryIO, metadata: dict[str, str]) -> None:
-        handle.write((",".join(COLUMNS) + "\n").encode())
+        handle.write((",".join(self.columns) + "\n").encode())
         for part in parts:
             with part.open("rb") as source:
                 source.readline()  # each part's header
@@ -304,9 +321,12 @@ class _CsvCodec:
 class _JsonLinesCodec:
     extension = "jsonl"
 
+    def __init__(self, columns: tuple[str, ...]) -> None:
+        self.columns = columns
+
     def write_part(self, rows: list[Row], handle: BinaryIO) -> None:
         handle.write(
-            b"".join(json.dumps({c: row[c] for c in COLUMNS}).encode() + b"\n" for row in rows)
+            b"".join(json.dumps({c: row[c] for c in self.columns}).encode() + b"\n" for row in rows)
         )
 
     def keys(self, part: Path) -> Iterator[Key]:

@@ -28,6 +28,7 @@ from model.card import ModelCard, card_from_metadata
 from model.decoding import DecodeError, decode_image
 from model.decoding.limits import check_size
 from model.preprocess import preprocess_image
+from model.trust import TrustStats, ood_scores
 from service.batch.sources import WorkItem
 from service.batch.video import FrameSelection, VideoFault, VideoFrame, iter_frames
 from service.inference.providers import create_session, intra_op_threads, select_providers
@@ -83,6 +84,15 @@ class BatchPredictor:
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map)
         check_card_against_graph(self.card, self.session)
         self.top_k = min(config.top_k or settings.default_top_k, self.card.num_classes)
+        trust = self.card.trust
+        self.ood = trust.ood if trust is not None else None
+        self.ood_stats = None
+        self.outputs = [self.card.output_name]
+        if trust is not None and self.ood is not None:  # the card's OOD scorer, as exported
+            self.outputs += [trust.logits_output, trust.features_output]
+            if self.ood.statistics is not None:
+                stats = Path(config.model_file).parent / self.ood.statistics.file
+                self.ood_stats = TrustStats.load(stats, self.ood.statistics.sha256)
         if settings.warmup:  # as the server warms a model: first-run allocations here
             warm = np.zeros((self.batch_size, *self.card.input_shape), dtype=np.float32)
             self.session.run([self.card.output_name], {self.card.input_name: warm})
@@ -228,10 +238,16 @@ class BatchPredictor:
             return
         card = self.card
         started = time.perf_counter()
-        (probabilities,) = self.session.run(
-            [card.output_name], {card.input_name: batch[: len(waiting)]}
+        probabilities, *trust_outputs = self.session.run(
+            self.outputs, {card.input_name: batch[: len(waiting)]}
         )
         self.seconds["inference"] += time.perf_counter() - started
+        if self.ood is not None:
+            logits, features = trust_outputs
+            scores = ood_scores(self.ood.scorer, logits, features, self.ood_stats).tolist()
+            for row, score in zip(waiting, scores, strict=True):
+                row["ood_score"] = score
+                row["in_distribution"] = score <= self.ood.threshold
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k]
         for row, scores, best in zip(waiting, probabilities.tolist(), order.tolist(), strict=True):
             row["label"] = card.labels[best[0]]
@@ -249,6 +265,8 @@ def _row(path: str, frame: int | None, timestamp: float | None = None, error: st
         "probability": None,
         "top_k": None,
         "error": error,
+        "ood_score": None,
+        "in_distribution": None,
     }
 
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from service.batch.errors import missing_extra
 from service.batch.local import drain
-from service.batch.output import OutputSink, row_schema
+from service.batch.output import OutputSink, columns_for, row_schema
 from service.batch.predictor import PHASES, BatchPredictor, PredictorConfig, Row, expand_inputs
 from service.batch.report import Summary
 from service.batch.sources import WorkItem
@@ -61,7 +61,7 @@ class PredictActor:
             for r in batch.to_pylist()
         ]
         rows = self.predictor.predict(expand_inputs(items, self.predictor.config.selection))
-        table = pa.Table.from_pylist(rows, schema=row_schema())
+        table = pa.Table.from_pylist(rows, schema=row_schema(columns_for(self.predictor.card)))
         for phase, column in zip(PHASES, _SECONDS, strict=True):
             spent = self.predictor.seconds[phase] - before[phase]
             values = [spent] + [0.0] * (len(rows) - 1) if rows else []

@@ -15,8 +15,9 @@ from pathlib import Path
 
 from model.cam_file import ExplainError, resolve_model_file
 from model.card import CardError
+from model.trust import TrustError
 from service.batch.errors import PredictUsageError
-from service.batch.output import OutputSink, output_format, run_metadata
+from service.batch.output import OutputSink, columns_for, output_format, run_metadata
 from service.batch.predictor import BatchPredictor, PredictorConfig
 from service.batch.report import Summary
 from service.batch.sources import SourceError, WorkItem, expand_sources
@@ -64,7 +65,7 @@ def run_predict(request: PredictRequest, echo: Callable[[str], None]) -> Summary
         selection=FrameSelection(every=request.every, fps=request.fps),
     )
     predictor = open_predictor(config)
-    sink = OutputSink(request.out, run_metadata(predictor.card))
+    sink = OutputSink(request.out, run_metadata(predictor.card), columns_for(predictor.card))
     done = sink.open(request.resume)
     remaining = done.remaining(items)
     summary = Summary(resumed_rows=done.rows)
@@ -146,7 +147,7 @@ def open_predictor(config: PredictorConfig) -> BatchPredictor:
         raise PredictUsageError(str(exc), "--device/--threads") from exc
     except ProviderError as exc:
         raise PredictUsageError(str(exc), "--device") from exc
-    except (ModelFileError, CardError) as exc:
+    except (ModelFileError, CardError, TrustError) as exc:
         raise PredictUsageError(f"{config.model_file}: {exc}", "--model") from exc
 
 

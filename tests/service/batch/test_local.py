@@ -15,6 +15,7 @@ import pytest
 from model.card import card_digest, read_card
 from model.decoding import decode_image
 from model.preprocess import preprocess_image
+from service.batch.output import columns_for
 from service.plumbing.settings import Settings
 from tests.helpers.cli import flat
 from tests.service.batch.conftest import DEMO_MODEL, GOOD_IMAGES
@@ -40,15 +41,8 @@ def test_a_folder_becomes_one_row_per_image_with_errors_as_rows(
     table = pq.read_table(out)
     rows = {Path(r["path"]).name: r for r in table.to_pylist()}
     assert len(rows) == GOOD_IMAGES + 3 == table.num_rows
-    assert list(table.column_names) == [
-        "path",
-        "frame",
-        "timestamp",
-        "label",
-        "probability",
-        "top_k",
-        "error",
-    ]
+    card = read_card(MODEL_FILE)
+    assert tuple(table.column_names) == columns_for(card)  # + ood_score... with a scorer
     assert rows["truncated.jpg"]["error"].startswith("invalid_image:")
     assert rows["notes.txt"]["error"].startswith("invalid_image: not a supported image")
     assert rows["anim.gif"]["error"].startswith("multiple_frames:")

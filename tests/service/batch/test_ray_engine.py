@@ -121,6 +121,9 @@ def test_ray_engine_matches_local_and_survives_a_killed_actor(
         )
         if not mine["error"]:
             assert mine["probability"] == pytest.approx(theirs["probability"], abs=1e-6)
+            if "ood_score" in mine:  # a card with an OOD scorer
+                assert mine["ood_score"] == pytest.approx(theirs["ood_score"], rel=1e-6)
+                assert mine["in_distribution"] == theirs["in_distribution"]
             for a, b in zip(mine["top_k"], theirs["top_k"], strict=True):
                 assert a["label"] == b["label"]
                 assert a["probability"] == pytest.approx(b["probability"], abs=1e-6)
