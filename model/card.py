@@ -146,8 +146,9 @@ class TemperatureScaling(_Strict):
     """One temperature T fitted by NLL on the validation logits (Guo et al. 2017); the
     graph's ``probabilities`` are softmax(logits / T) of the unclipped logits.
 
-    ``separable``: the model ranks every validation image right, so the NLL keeps falling
-    as T -> 0 and would sharpen every answer; T was then kept at 1 or above.
+    ``separable``: the model ranks every validation image right, or all but a handful
+    (fewer than 10), so the NLL keeps falling as T -> 0 and would sharpen every answer; T
+    was then kept at 1 or above.
     """
 
     temperature: float = Field(gt=0)

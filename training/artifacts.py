@@ -13,6 +13,7 @@ from training.config import TrainConfig
 from training.evaluate import FinalEvaluation
 from training.metrics import confusion, per_label_auc
 from training.run_folder import RunFolder
+from training.trust_plots import reliability_diagram
 
 if TYPE_CHECKING:
     from training.distributed import DataParallelSummary
@@ -73,6 +74,14 @@ def write_run_artifacts(
                 (
                     "Confusion matrix",
                     plots.confusion_matrix_plot(matrix, labels, folder.plot("confusion_matrix")),
+                )
+            )
+            figures.append(
+                (
+                    "Reliability (test split, raw softmax; export fits the temperature)",
+                    reliability_diagram(
+                        {"raw softmax": preds.scores}, preds.targets, folder.plot("reliability")
+                    ),
                 )
             )
     if history or final is not None:

@@ -2,7 +2,8 @@
 
 Generates the synthetic traffic signs from a fixed seed, trains ``simple_cnn`` with ReLU at
 64 px on the CPU, exports ``OUT/demo/1/model.onnx`` with its card (replacing an existing
-demo), and writes sample images for the README's curl examples.
+demo) and, fitted on the run's own splits, its calibration and OOD score (docs/trust.md), and
+writes sample images for the README's curl examples.
 """
 
 from __future__ import annotations
@@ -59,9 +60,12 @@ def demo_config(data_root: Path, run_root: Path) -> TrainConfig:
 
 
 def build_demo(out: Path, examples: Path | None, work: Path, *, progress: bool = True) -> Path:
+    from model.checkpoint import load_checkpoint
     from model.export import export_checkpoint
     from training.datasets.synthetic_signs import render_examples
     from training.run import train
+    from training.run_folder import RunFolder
+    from training.trust_data import run_trust_images
 
     config = demo_config(work / "data", work / "runs")
     config.progress = progress
@@ -71,8 +75,14 @@ def build_demo(out: Path, examples: Path | None, work: Path, *, progress: bool =
     target = out / DEMO_NAME
     if target.exists():  # the demo is rebuilt in place: same path, version 1
         shutil.rmtree(target)
-    exported = export_checkpoint(result.best_checkpoint, out, DEMO_NAME, version=DEMO_VERSION)
-    exported.path.chmod(0o644)  # committed and served by a non-root container user
+    spec = load_checkpoint(result.best_checkpoint).config.preprocessing
+    trust = run_trust_images(RunFolder(result.run_dir), spec)
+    exported = export_checkpoint(
+        result.best_checkpoint, out, DEMO_NAME, version=DEMO_VERSION, trust=trust
+    )
+    # committed and served by a non-root container user (model.onnx and ood_stats.npz)
+    for extra in exported.path.parent.iterdir():
+        extra.chmod(0o644)
     log.info(
         "demo model %s: test accuracy %.4f, training %.0f s (%.0f s with data generation), %.0f kB",
         exported.path,

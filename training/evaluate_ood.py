@@ -184,7 +184,7 @@ def markdown(results: dict[str, Any]) -> str:
             for when in ("before", "after")
         ),
         "",
-        "![OOD scores](ood_scores.png) ![reliability](reliability.png)",
+        "![OOD scores](ood_scores.png) ![reliability](ood_reliability.png)",
         "",
     ]
     return "\n".join(lines)
@@ -192,7 +192,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def write_report(scored: Scored, results: dict[str, Any]) -> list[Path]:
     """ood.md, ood.json and the two plots, each renamed into place only once all exist."""
-    from training.trust_plots import reliability_diagram, score_histograms
+    from training.trust_plots import score_histograms, temperature_reliability
 
     inside, outside, logits = results.pop("_histograms")
     target = scored.report_dir
@@ -200,13 +200,13 @@ def write_report(scored: Scored, results: dict[str, Any]) -> list[Path]:
     with tempfile.TemporaryDirectory(dir=target, prefix=".ood-") as tmp:
         staging = Path(tmp)
         score_histograms(scored.served_scorer, inside, outside, staging / "ood_scores.png")
-        reliability_diagram(
-            logits, scored.test_labels, scored.temperature, staging / "reliability.png"
+        temperature_reliability(
+            logits, scored.test_labels, scored.temperature, staging / "ood_reliability.png"
         )
         (staging / "ood.md").write_text(markdown(results))
         (staging / "ood.json").write_text(json.dumps(results, indent=2))
         written = []
-        for name in ("ood_scores.png", "reliability.png", "ood.json", "ood.md"):
+        for name in ("ood_scores.png", "ood_reliability.png", "ood.json", "ood.md"):
             shutil.move(str(staging / name), target / name)
             written.append(target / name)
     if scored.run is not None:

@@ -26,7 +26,13 @@ import yaml
 from model.files import write_atomically
 
 Plot = Literal[
-    "learning_curves", "confusion_matrix", "label_auc", "dead_units", "reliability", "ood_scores"
+    "learning_curves",
+    "confusion_matrix",
+    "label_auc",
+    "dead_units",
+    "reliability",
+    "ood_scores",
+    "ood_reliability",
 ]
 
 CONFIG = "config.yaml"

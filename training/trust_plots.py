@@ -8,26 +8,41 @@ from pathlib import Path
 
 import numpy as np
 
-from model.trust import ECE_BINS, reliability_bins, softmax
+from model.trust import ECE_BINS, expected_calibration_error, reliability_bins, softmax
 from training.plots import plt, save_figure
 
 
 def reliability_diagram(
-    logits: np.ndarray, labels: np.ndarray, temperature: float, path: Path, title: str = ""
+    probabilities: Mapping[str, np.ndarray], labels: np.ndarray, path: Path, title: str = ""
 ) -> Path:
+    """Accuracy against confidence per bin, one set of bars per named set of probabilities."""
     fig, axis = plt.subplots(figsize=(5, 5))
     centres = (np.arange(ECE_BINS) + 0.5) / ECE_BINS
-    width = 1.0 / ECE_BINS
-    for t, colour, name in ((1.0, "tab:red", "raw softmax"), (temperature, "tab:blue", "")):
-        _, accuracy, counts = reliability_bins(softmax(logits, t), labels)
+    colours = ("tab:red", "tab:blue", "tab:green")
+    for (name, p), colour in zip(probabilities.items(), colours, strict=False):
+        _, accuracy, counts = reliability_bins(p, labels)
         shown = counts > 0
-        label = name or f"T = {temperature:.2f}"
-        axis.bar(centres[shown], accuracy[shown], width, alpha=0.45, color=colour, label=label)
+        ece = expected_calibration_error(p, labels)
+        axis.bar(
+            centres[shown], accuracy[shown], 1.0 / ECE_BINS, alpha=0.45, color=colour,
+            label=f"{name} (ECE {ece:.3f})",
+        )  # fmt: skip
     axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     axis.set(xlabel="confidence", ylabel="accuracy", xlim=(0, 1), ylim=(0, 1))
     axis.set_title(title or f"Reliability ({ECE_BINS} bins)")
-    axis.legend(loc="upper left")
+    axis.legend(loc="upper left", fontsize=8)
     return save_figure(fig, path)
+
+
+def temperature_reliability(
+    logits: np.ndarray, labels: np.ndarray, temperature: float, path: Path
+) -> Path:
+    """Raw softmax against softmax(logits / T)."""
+    return reliability_diagram(
+        {"raw softmax": softmax(logits), f"T = {temperature:.2f}": softmax(logits, temperature)},
+        labels,
+        path,
+    )
 
 
 def score_histograms(

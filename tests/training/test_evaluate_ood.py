@@ -24,6 +24,7 @@ def run(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) -> Path:
     args = ["train", "--data", "medmnist:pneumoniamnist", "--data-root", str(data_dir / "medmnist")]
     result = runner.invoke(app, [*args, "--out", str(out), "--name", "r", "--epochs", "1", *TINY])
     assert result.exit_code == 0, result.output
+    assert RunFolder(out / "r").plot("reliability").is_file()  # the training report's
     return out / "r"
 
 
@@ -62,7 +63,7 @@ def test_evaluate_ood_on_a_run_writes_its_report(run: Path, data_dir: Path) -> N
         for f in entry["scores"].values():
             assert 0 <= f["auroc"] <= 1 and 0 <= f["fpr95"] <= 1 and 0 <= f["aupr"] <= 1
     assert {"before", "after"} == set(figures["calibration"])
-    assert folder.plot("ood_scores").is_file() and folder.plot("reliability").is_file()
+    assert folder.plot("ood_scores").is_file() and folder.plot("ood_reliability").is_file()
     assert "## Out of distribution" in folder.report.read_text()
     assert "| noise:30 |" in folder.ood_report.read_text()
 
