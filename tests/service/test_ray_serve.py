@@ -142,7 +142,7 @@ def test_missing_model_folder_is_refused_before_ray_starts(tmp_path):
     plain = run_cli(tmp_path / "absent")
     on_ray = run_cli(tmp_path / "absent", "--engine", "ray")
     assert plain.returncode == on_ray.returncode == 2
-    assert "RECTIFIER_MODELS_DIR" in on_ray.stderr and "not a directory" in on_ray.stderr
+    assert "--models/--models-dir:" in on_ray.stderr and "not a directory" in on_ray.stderr
     assert on_ray.stderr.splitlines()[-1] == plain.stderr.splitlines()[-1]
 
 
