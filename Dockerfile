@@ -79,7 +79,7 @@ COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/
 COPY model/cli.py model/cli_flags.py model/cli_root.py model/log_setup.py model/
 COPY model/decoding/ model/decoding/
-COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
+COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/trust.py model/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel \
@@ -131,7 +131,7 @@ COPY pyproject.toml README.md ./
 COPY model/__init__.py model/card.py model/cpus.py model/layout.py model/preprocess.py model/
 COPY model/cli.py model/cli_flags.py model/cli_root.py model/log_setup.py model/
 COPY model/decoding/ model/decoding/
-COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/
+COPY model/cam.py model/cam_file.py model/cam_cli.py model/files.py model/trust.py model/
 COPY service/ service/
 RUN pip install --quiet --no-deps --no-build-isolation . \
     && pip uninstall --quiet --yes setuptools wheel

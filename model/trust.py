@@ -65,7 +65,7 @@ class TrustStats:
     recompute the logits from clipped features.
     """
 
-    class_means: np.ndarray  # (classes, features)
+    class_means: np.ndarray  # (classes with training images, features)
     precision: np.ndarray  # (features, features)
     clip: float  # ReAct's clipping value: the training features' percentile
     weight: np.ndarray  # (classes, features)
@@ -109,7 +109,7 @@ class TrustStats:
         except (OSError, KeyError, ValueError) as exc:
             raise TrustError(f"{path} is not a readable OOD statistics file: {exc}") from exc
         d = stats.num_features
-        if stats.precision.shape != (d, d) or stats.weight.shape != stats.class_means.shape:
+        if stats.precision.shape != (d, d) or stats.weight.shape[1:] != (d,):
             raise TrustError(f"{path} holds statistics of inconsistent shapes")
         return stats
 

@@ -221,11 +221,13 @@ def fit_stats(
     some feature never varies (a dead ReLU unit).
     """
     present = np.unique(labels)
+    if len(present) == 0:
+        raise TrustFitError("no training images to fit the class means on")
     if len(present) < num_classes:
         missing = sorted(set(range(num_classes)) - set(present.tolist()))
-        raise TrustFitError(f"no training images of class(es) {missing} to fit the class means")
-    means = np.stack([features[labels == c].mean(axis=0) for c in range(num_classes)])
-    centred = features - means[labels]
+        log.warning("no training images of class(es) %s: their means are left out", missing)
+    means = np.stack([features[labels == c].mean(axis=0) for c in present])
+    centred = features - means[np.searchsorted(present, labels)]
     covariance = centred.T @ centred / len(features)
     if ridge is None:
         ridge = 1e-6 * max(float(np.trace(covariance)) / len(covariance), 1e-12)

@@ -17,6 +17,7 @@ from service.inference.batching import BatchObserver, DynamicBatcher
 from service.inference.providers import ProviderPlan, create_session, intra_op_threads
 from service.inference.served_model import ServedModel, check_card_against_graph
 from service.inference.streams import auto_streams
+from service.inference.trust import load_trust
 from service.plumbing.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class ModelLoader:
                 version,
             )
         output_names = [o.name for o in session.get_outputs()]
+        trust = load_trust(card, path, output_names)  # a missing statistics file fails here
         single_run_s = (
             warm_up(session, card, output_names, settings.max_batch_size)
             if settings.warmup
@@ -96,6 +98,7 @@ class ModelLoader:
             input_name=card.input_name,
             output_names=output_names,
             load_seconds=time.perf_counter() - started,
+            trust=trust,
         )
         holder["model"] = model
         batcher.start(loop)

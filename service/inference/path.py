@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -54,6 +55,17 @@ class InferenceResult:
 
     def output(self, name: str) -> np.ndarray:
         return self.outputs[self.model.output_names.index(name)]
+
+    @cached_property
+    def ood(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """Per image: the OOD score (float64) and whether it is in distribution (bool);
+        None for a model whose card has no OOD scorer. NumPy, computed once per request."""
+        trust = self.model.trust
+        if trust is None:
+            return None
+        features = self.output(trust.features_output) if trust.stats is not None else None
+        scores = trust.score(self.output(trust.logits_output), features)
+        return scores, trust.inside(scores)
 
     @property
     def server_timing(self) -> str:
@@ -144,3 +156,5 @@ class InferencePath:
                 answered.timings_s if answered else None,
                 answered.images if answered else 0,
             )
+            if answered is not None and answered.ood is not None:
+                self.metrics.observe_ood(model.name, *answered.ood)

@@ -11,6 +11,7 @@ import onnxruntime as ort
 
 from model.card import CardError, ModelCard
 from service.inference.batching import DynamicBatcher
+from service.inference.trust import ServedTrust
 from service.plumbing.latency import LatencyWindow
 
 
@@ -28,6 +29,8 @@ class ServedModel:
     output_names: list[str]
     load_seconds: float
     latency: LatencyWindow = field(default_factory=LatencyWindow)
+    # The card's OOD scorer and statistics (None: a card without one serves no ood_score).
+    trust: ServedTrust | None = None
 
     @property
     def providers(self) -> list[str]:

@@ -38,6 +38,11 @@ LATENCY_BUCKETS = (
     2.5, 5.0, 10.0,
 )  # fmt: skip
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+# OOD scores: energies are negative, squared Mahalanobis distances reach the thousands.
+OOD_BUCKETS = (
+    -20.0, -10.0, -5.0, -2.0, -1.0, -0.5, 0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0,
+    500.0, 1000.0, 2000.0, 5000.0, 10000.0,
+)  # fmt: skip
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -170,6 +175,19 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+        self.ood_score = Histogram(
+            "rectifier_ood_score",
+            "OOD score per image (higher = less like the training data), per model",
+            ["model"],
+            buckets=OOD_BUCKETS,
+            registry=self.registry,
+        )
+        self.out_of_distribution = Counter(
+            "rectifier_out_of_distribution",
+            "Images answered as out of distribution (score over the card's threshold)",
+            ["model"],
+            registry=self.registry,
+        )
         self.batch_size = Histogram(
             "rectifier_batch_size",
             "Images per session.run",
@@ -184,6 +202,16 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
+
+    def observe_ood(self, model: str, scores: Any, inside: Any) -> None:
+        """One request's OOD scores and how many of its images were out of distribution."""
+        histogram = self._child(self.ood_score, model)
+        for score in scores.tolist():
+            histogram.observe(score)
+        outside = int(len(inside) - int(inside.sum()))
+        counter = self._child(self.out_of_distribution, model)
+        if outside:
+            counter.inc(outside)
 
     def watch(self, repository: Callable[[], ModelRepository | None]) -> None:
         if self.multiprocess:

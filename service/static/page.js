@@ -159,11 +159,24 @@ async function classify(file) {
   }
   const explanation = body.explanations ? body.explanations[0] : null;
   state.last = { bitmap, model, explanation };
+  renderNotice(body.predictions[0]);
   renderBars(body.predictions[0].top_k);
   renderTimings(body.timings_ms);
   renderExplained(explanation, bitmap);
   draw();
   $("result").hidden = false;
+}
+
+// in_distribution is false: the image is unlike the model's training data (its OOD score
+// is over the card's threshold); absent for models exported without an OOD score.
+function renderNotice(prediction) {
+  const box = $("ood-notice");
+  const outside = prediction.in_distribution === false;
+  box.textContent = outside
+    ? "This image is unlike the images this model was trained on, so its answer is not " +
+      "to be trusted (out-of-distribution score " + prediction.ood_score.toFixed(2) + ")."
+    : "";
+  box.hidden = !outside;
 }
 
 function renderBars(topK) {

@@ -20,7 +20,9 @@ def result_of(probabilities: np.ndarray, task: str = "multiclass") -> InferenceR
         task=task,
         threshold=0.5,
     )
-    model = SimpleNamespace(name="rgb", version=2, card=card, output_names=["probabilities"])
+    model = SimpleNamespace(
+        name="rgb", version=2, card=card, output_names=["probabilities"], trust=None
+    )
     timings = {"decode": 0.001, "preprocess": 0.0, "queue": 0.0, "inference": 0.002, "total": 0.004}
     return InferenceResult(model, [probabilities], 3, timings)  # type: ignore[arg-type]
 

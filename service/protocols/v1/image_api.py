@@ -90,19 +90,35 @@ async def read_uploads(request: Request, settings: Settings) -> list[bytes]:
     )
 
 
+OOD_NOTICE = (
+    "This image is unlike the images this model was trained on: its answer is not to be trusted."
+)
+
+
 def format_predictions(
-    model: ServedModel, probabilities: np.ndarray, top_k: int
+    model: ServedModel,
+    probabilities: np.ndarray,
+    top_k: int,
+    ood: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> list[dict[str, Any]]:
+    """Per image: the top-k (calibrated) probabilities and, when the card has an OOD scorer,
+    ``ood_score``, ``in_distribution`` and, out of distribution, a plain ``notice``."""
     card = model.card
     k = min(top_k, card.num_classes)
     order = np.argsort(-probabilities, axis=1, kind="stable")[:, :k].tolist()
     labels = card.labels
     multilabel = card.task == "multilabel"
     predictions = []
-    for row, indices in zip(probabilities.tolist(), order, strict=True):
+    scores, inside = ood if ood is not None else (None, None)
+    for n, (row, indices) in enumerate(zip(probabilities.tolist(), order, strict=True)):
         prediction: dict[str, Any] = {
             "top_k": [{"label": labels[i], "index": i, "probability": row[i]} for i in indices]
         }
+        if scores is not None and inside is not None:
+            prediction["ood_score"] = float(scores[n])
+            prediction["in_distribution"] = bool(inside[n])
+            if not inside[n]:
+                prediction["notice"] = OOD_NOTICE
         if multilabel:
             prediction["labels_above_threshold"] = [
                 label for label, p in zip(labels, row, strict=True) if p >= card.threshold
@@ -122,7 +138,7 @@ def prediction_answer(
         "version": model.version,
         "task": model.card.task,
         "predictions": format_predictions(
-            model, result.probabilities, top_k or settings.default_top_k
+            model, result.probabilities, top_k or settings.default_top_k, result.ood
         ),
         **extra,
         "batch_size": result.batch_size,

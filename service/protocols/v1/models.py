@@ -37,7 +37,22 @@ def version_info(model: ServedModel) -> dict[str, Any]:
             "in_flight": batcher.admitted,
         },
         "latency_ms": model.latency.percentiles_ms(),
+        "trust": trust_info(model),
         "load_seconds": model.load_seconds,
+    }
+
+
+def trust_info(model: ServedModel) -> dict[str, Any] | None:
+    """Whether the probabilities are calibrated and which OOD score answers carry."""
+    trust = model.card.trust
+    if trust is None:
+        return None
+    ood = trust.ood
+    return {
+        "calibrated": True,
+        "temperature": trust.calibration.temperature,
+        "ood_scorer": ood.scorer if ood is not None else None,
+        "ood_threshold": ood.threshold if ood is not None else None,
     }
 
 

@@ -19,6 +19,17 @@ class ImagePrediction(BaseModel):
     labels_above_threshold: list[str] | None = Field(
         default=None, description="Multilabel models: every label at or above card.threshold."
     )
+    ood_score: float | None = Field(
+        default=None,
+        description="Models with an OOD scorer (card.trust.ood): higher = less like the "
+        "training data (docs/trust.md). Absent for other models.",
+    )
+    in_distribution: bool | None = Field(
+        default=None, description="ood_score at or under the card's threshold."
+    )
+    notice: str | None = Field(
+        default=None, description="A plain warning, present when the image is out of distribution."
+    )
 
 
 class Timings(BaseModel):
@@ -80,6 +91,13 @@ class BatchingInfo(BaseModel):
     in_flight: int = Field(description="Image API requests admitted (decoding or queued).")
 
 
+class TrustInfo(BaseModel):
+    calibrated: bool = Field(description="top_k probabilities are softmax(logits / T).")
+    temperature: float
+    ood_scorer: str | None = Field(description="The score answers carry as ood_score.")
+    ood_threshold: float | None
+
+
 class ModelVersionInfo(BaseModel):
     version: int
     card: dict[str, Any]
@@ -90,6 +108,9 @@ class ModelVersionInfo(BaseModel):
     batching: BatchingInfo
     latency_ms: LatencyPercentiles
     load_seconds: float
+    trust: TrustInfo | None = Field(
+        default=None, description="None: raw probabilities and no ood_score (docs/trust.md)."
+    )
 
 
 class ModelInfo(BaseModel):

@@ -14,6 +14,7 @@ import asyncio
 import time
 from functools import partial
 
+import numpy as np
 from fastapi import Request
 from starlette.responses import Response
 
@@ -25,7 +26,11 @@ from service.protocols.v2.codec import decode_request
 from service.protocols.v2.encoding import choose_response_coding, encode_content
 from service.protocols.v2.request import HEADER_LENGTH_HEADER
 from service.protocols.v2.response import OutputPlan, encode_infer_response
-from service.protocols.v2.signature import ModelSignature
+from service.protocols.v2.signature import (
+    IN_DISTRIBUTION_OUTPUT,
+    OOD_SCORE_OUTPUT,
+    ModelSignature,
+)
 
 OFFLOAD_BYTES = 64 * 1024
 
@@ -55,6 +60,13 @@ async def infer(request: Request, state: ServiceState, model: ServedModel) -> Re
         return _encode(request, result, infer_request.id, plans)
 
 
+def _ood_outputs(result: InferenceResult) -> dict[str, np.ndarray] | None:
+    if result.ood is None:
+        return None
+    scores, inside = result.ood
+    return {OOD_SCORE_OUTPUT: scores.astype(np.float32), IN_DISTRIBUTION_OUTPUT: inside}
+
+
 def _encode(
     request: Request, result: InferenceResult, request_id: str | None, plans: tuple[OutputPlan, ...]
 ) -> Response:
@@ -71,6 +83,7 @@ def _encode(
             **{f"{phase}_ms": value for phase, value in timings_ms.items()},
             "batch_size": result.batch_size,
         },
+        per_image=_ood_outputs(result),
     )
     content, coding = encode_content(
         encoded.body, choose_response_coding(request.headers.get("accept-encoding"))

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from service.protocols.v2.signature import ENCODED_IMAGE_INPUT, TENSOR_DATATYPE, ModelSignature
+from service.protocols.v2.signature import (
+    ENCODED_IMAGE_INPUT,
+    IN_DISTRIBUTION_OUTPUT,
+    OOD_SCORE_OUTPUT,
+    TENSOR_DATATYPE,
+    ModelSignature,
+)
 
 SERVER_NAME = "rectifier"
 PLATFORM = "onnx_onnxv1"
@@ -37,6 +43,14 @@ def model_metadata(name: str, versions: Sequence[int], signature: ModelSignature
                 "name": signature.output_name,
                 "datatype": TENSOR_DATATYPE,
                 "shape": [-1, len(signature.labels)],
-            }
+            },
+            *(
+                [
+                    {"name": OOD_SCORE_OUTPUT, "datatype": TENSOR_DATATYPE, "shape": [-1]},
+                    {"name": IN_DISTRIBUTION_OUTPUT, "datatype": "BOOL", "shape": [-1]},
+                ]
+                if signature.ood
+                else []
+            ),
         ],
     }

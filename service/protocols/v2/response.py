@@ -20,7 +20,11 @@ import orjson
 
 from service.protocols.v2.errors import V2Error
 from service.protocols.v2.request import HEADER_LENGTH_HEADER, InferRequest
-from service.protocols.v2.signature import ModelSignature
+from service.protocols.v2.signature import (
+    IN_DISTRIBUTION_OUTPUT,
+    OOD_SCORE_OUTPUT,
+    ModelSignature,
+)
 from service.protocols.v2.tensors import serialize_bytes
 
 JSON_CONTENT_TYPE = "application/json"
@@ -51,13 +55,23 @@ def plan_outputs(request: InferRequest, signature: ModelSignature) -> tuple[Outp
     """
     default_binary = request.binary_data_output
     if request.outputs is None:
-        return (OutputPlan(signature.output_name, default_binary),)
+        return tuple(OutputPlan(name, default_binary) for name in signature.output_names)
     plans = []
     for output in request.outputs:
-        if output.name != signature.output_name:
+        if output.name not in signature.output_names:
+            extra = (
+                f", '{OOD_SCORE_OUTPUT}' (FP32 [-1]), '{IN_DISTRIBUTION_OUTPUT}' (BOOL [-1])"
+                if signature.ood
+                else ""
+            )
             raise V2Error(
                 f"unknown output {output.name!r}: this model returns '{signature.output_name}' "
-                f"(FP32 [-1, {len(signature.labels)}])"
+                f"(FP32 [-1, {len(signature.labels)}]){extra}"
+            )
+        if output.classification and output.name != signature.output_name:
+            raise V2Error(
+                f"parameters.classification applies to '{signature.output_name}' only, "
+                f"not {output.name!r}"
             )
         binary = default_binary if output.binary_data is None else output.binary_data
         plans.append(OutputPlan(output.name, binary, output.classification))
@@ -87,15 +101,27 @@ def encode_infer_response(
     labels: Sequence[str],
     request_id: str | None = None,
     parameters: Mapping[str, ParameterValue] | None = None,
+    per_image: Mapping[str, np.ndarray] | None = None,
 ) -> EncodedResponse:
-    """The response body and headers for ``probabilities`` (float32, ``[batch, classes]``)."""
+    """The response body and headers for ``probabilities`` (float32, ``[batch, classes]``);
+    ``per_image`` holds the one-value-per-image outputs (``ood_score`` float, FP32;
+    ``in_distribution`` bool, BOOL) a plan may name."""
     probabilities = np.ascontiguousarray(probabilities, dtype=np.float32)
     batch, classes = probabilities.shape
     outputs = []
     buffers: list[bytes] = []
     for plan in plans:
         output: dict[str, object] = {"name": plan.name}
-        if plan.classification > 0:
+        if per_image is not None and plan.name in per_image:
+            values = per_image[plan.name]
+            flags = values.dtype == np.bool_
+            output.update(datatype="BOOL" if flags else "FP32", shape=[batch])
+            if plan.binary:
+                raw = values.astype(np.uint8) if flags else values.astype("<f4")
+                buffers.append(raw.tobytes())
+            else:
+                output["data"] = values.tolist() if flags else values.astype(np.float32)
+        elif plan.classification > 0:
             k = min(plan.classification, classes)
             strings = classification_strings(probabilities, k, labels)
             output.update(datatype="BYTES", shape=[batch, k])

@@ -7,7 +7,9 @@ A model has two ways in, and a request uses exactly one:
 - ``encoded_image`` (BYTES, shape ``[-1]`` or ``[-1, 1]``): encoded image files (JPEG, PNG,
   ...) that the server decodes and preprocesses with the card, like the image API does.
 
-and one output, the card's ``output_name`` (FP32 probabilities, shape ``[-1, classes]``).
+and one output, the card's ``output_name`` (FP32 probabilities, shape ``[-1, classes]``:
+softmax(logits / T), calibrated when the card has a ``trust`` section), plus, for a card
+with an OOD scorer, ``ood_score`` (FP32 ``[-1]``) and ``in_distribution`` (BOOL ``[-1]``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from service.protocols.v2.tensors import (
 )
 
 ENCODED_IMAGE_INPUT = "encoded_image"
+OOD_SCORE_OUTPUT = "ood_score"
+IN_DISTRIBUTION_OUTPUT = "in_distribution"
 TENSOR_DATATYPE = "FP32"
 
 
@@ -41,10 +45,17 @@ class ModelSignature:
     input_shape: tuple[int, int, int]  # (C, H, W) of one preprocessed image
     output_name: str
     labels: tuple[str, ...]
+    ood: bool = False  # the card has an OOD scorer: ood_score and in_distribution too
 
     @classmethod
     def from_card(cls, card: ModelCard) -> ModelSignature:
-        return cls(card.input_name, card.input_shape, card.output_name, card.labels)
+        ood = card.trust is not None and card.trust.ood is not None
+        return cls(card.input_name, card.input_shape, card.output_name, card.labels, ood)
+
+    @property
+    def output_names(self) -> tuple[str, ...]:
+        extra = (OOD_SCORE_OUTPUT, IN_DISTRIBUTION_OUTPUT) if self.ood else ()
+        return (self.output_name, *extra)
 
     @property
     def input_names(self) -> tuple[str, str]:
