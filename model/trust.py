@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal, get_args
 
@@ -70,6 +71,11 @@ class TrustStats:
     clip: float  # ReAct's clipping value: the training features' percentile
     weight: np.ndarray  # (classes, features)
     bias: np.ndarray  # (classes,)
+
+    @cached_property
+    def mean_terms(self) -> np.ndarray:
+        """mu_c' P mu_c per class, for ``mahalanobis_score``."""
+        return np.einsum("cd,de,ce->c", self.class_means, self.precision, self.class_means)
 
     @property
     def num_features(self) -> int:
@@ -132,10 +138,16 @@ def react_energy_score(features: np.ndarray, stats: TrustStats) -> np.ndarray:
 
 
 def mahalanobis_score(features: np.ndarray, stats: TrustStats) -> np.ndarray:
+    # (f - mu)' P (f - mu) = f'Pf - 2 f'P mu + mu'P mu: two matrix products per batch
+    # instead of one (features x features) product per image and class.
     f = np.asarray(features, dtype=np.float64)
-    centred = f[:, None, :] - stats.class_means[None, :, :]  # (N, classes, features)
-    distances = np.einsum("ncd,de,nce->nc", centred, stats.precision, centred)
-    return distances.min(axis=1)
+    projected = f @ stats.precision
+    distances = (
+        (projected * f).sum(axis=1, keepdims=True)
+        - 2.0 * projected @ stats.class_means.T
+        + stats.mean_terms[None, :]
+    )
+    return np.maximum(distances, 0.0).min(axis=1)
 
 
 def ood_scores(
