@@ -50,7 +50,9 @@ class Pacs:
         pool = max(10, settings.dicomweb_fetch_threads)
         session.mount("http://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
         session.mount("https://", requests.adapters.HTTPAdapter(pool_maxsize=pool))
-        headers: dict[str, str] = {}
+        # Pixel data barely compresses, and gzip costs the PACS ~10x the transfer itself
+        # (Orthanc, 512x512 CT over loopback: 67 ms an instance gzipped, 7 ms not).
+        headers: dict[str, str] = {"Accept-Encoding": "identity"}
         if settings.dicomweb_username is not None:
             password = settings.dicomweb_password
             session.auth = (

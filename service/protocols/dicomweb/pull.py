@@ -59,7 +59,13 @@ PREFER = Header(
 _DOC: dict[str, Any] = {
     "response_model": None,
     "response_class": JSONBytesResponse,
-    "responses": {**error_responses(401, 404, 409, 413, 422, 500, 502, 503, 504)},
+    "responses": {
+        202: {
+            "description": "accepted (Prefer: respond-async): the pull runs after the answer",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **error_responses(401, 404, 409, 413, 422, 500, 502, 503, 504),
+    },
 }
 
 

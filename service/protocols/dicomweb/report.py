@@ -91,7 +91,7 @@ def build_report(
         observation_context=context, procedure_reported=PROCEDURE, imaging_measurements=groups
     )
     report = hd.sr.ComprehensiveSR(
-        evidence=[_with_type2_attributes(evidence[0]), *evidence[1:]],
+        evidence=[_evidence(evidence[0], patient=True), *(_evidence(e) for e in evidence[1:])],
         content=content[0],
         series_instance_uid=hd.UID(),
         series_number=SERIES_NUMBER,
@@ -105,7 +105,7 @@ def build_report(
 
 
 # Type 2 attributes of the patient and study modules: highdicom copies them from the first
-# source instance and needs each present, empty where the source leaves it out.
+# source instance and needs each present (empty where the source leaves it out).
 _PATIENT_STUDY_TYPE2 = (
     "PatientName",
     "PatientID",
@@ -119,13 +119,16 @@ _PATIENT_STUDY_TYPE2 = (
 )
 
 
-def _with_type2_attributes(source: Dataset) -> Dataset:
-    filled = Dataset()
-    filled.update(source)
-    for keyword in _PATIENT_STUDY_TYPE2:
-        if keyword not in filled:
-            setattr(filled, keyword, None)
-    return filled
+_REFERENCE = ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "SOPClassUID")
+
+
+def _evidence(source: Dataset, *, patient: bool = False) -> Dataset:
+    """What highdicom reads of a source instance: its UIDs and, for the first, the patient
+    and study modules (a slim copy: highdicom deep-copies its evidence)."""
+    slim = Dataset()
+    for keyword in _REFERENCE + (_PATIENT_STUDY_TYPE2 if patient else ()):
+        setattr(slim, keyword, source.get(keyword))
+    return slim
 
 
 def _group(

@@ -168,7 +168,26 @@ def _referenced_item(ref: InstanceRef) -> dict[str, Any]:
     summary="STOW-RS: receive instances, classify them and store their reports in the PACS",
     response_model=None,
     response_class=JSONBytesResponse,
-    responses=error_responses(400, 401, 404, 408, 413, 415, 503),
+    responses={
+        **{
+            status: {
+                "description": meaning,
+                "content": {DICOM_JSON: {"schema": {"type": "object"}}},
+            }
+            for status, meaning in (
+                (200, "every instance classified"),
+                (202, "some instances classified, the others in FailedSOPSequence"),
+                (409, "no instance classified: all in FailedSOPSequence"),
+            )
+        },
+        **error_responses(400, 401, 404, 408, 413, 415, 422, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {STOW_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        }
+    },
 )
 async def store_instances(
     request: Request,

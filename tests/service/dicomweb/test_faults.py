@@ -97,7 +97,9 @@ def test_a_refused_report_keeps_the_predictions(via_proxy, mode, study, bodies, 
 
 
 def test_bad_credentials_are_the_pacs_401(ct_repo, orthanc, study, bodies):
-    with app_client(ct_repo, orthanc.dicomweb_url, dicomweb_password="not-the-password") as client:
+    with app_client(
+        ct_repo, orthanc.dicomweb_url, dicomweb_password="not-the-password", dicomweb_timeout_s=15.0
+    ) as client:
         response = pull(client, bodies, study[0].study_uid)
     assert response.status_code == 401, response.text
     error = response.json()["error"]
