@@ -235,7 +235,14 @@ def test_every_activation_on_simple_cnn_exports_trust(tmp_path: Path, activation
     _check_trusted_export(tmp_path, "simple_cnn", activation, 3)
 
 
-@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+# resnet-sized exports are the heavy tier (pyproject.toml); simple_cnn stays in test-fast.
+@pytest.mark.parametrize(
+    "architecture",
+    [
+        pytest.param(a, marks=() if a == "simple_cnn" else pytest.mark.heavy)
+        for a in sorted(ARCHITECTURES)
+    ],
+)
 def test_every_architecture_with_relu_exports_trust(tmp_path: Path, architecture: str) -> None:
     _check_trusted_export(tmp_path, architecture, "relu", 1)
 

@@ -16,6 +16,7 @@ from tests.helpers.datasets import TINY
 from training.run_folder import RunFolder
 
 runner = CliRunner()
+pytestmark = pytest.mark.heavy  # trains a (tiny) run
 
 
 @pytest.fixture(scope="module")
