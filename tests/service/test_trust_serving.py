@@ -173,3 +173,10 @@ def test_metrics_count_the_score_and_out_of_distribution_answers(client: TestCli
         'rectifier_ood_score_bucket{model="demo",le="+Inf"}' in text
     )
     assert 'rectifier_out_of_distribution_total{model="demo"}' in text
+
+
+def test_explain_shows_the_notice_out_of_distribution(client: TestClient) -> None:
+    response = client.post("/v1/models/demo/explain", content=smooth_field(5), headers=PNG)
+    assert response.status_code == 200, response.text
+    (prediction,) = response.json()["predictions"]
+    assert prediction["in_distribution"] is False and "unlike the images" in prediction["notice"]
