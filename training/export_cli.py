@@ -98,8 +98,11 @@ def trust_images(checkpoint: Path) -> TrustImages | None:
             err=True,
         )
         return None
-    spec = load_checkpoint(checkpoint).config.preprocessing
-    return run_trust_images(run, spec)
+    config = load_checkpoint(checkpoint).config
+    if config.task == "multilabel":
+        typer.echo("note: multilabel models are exported without calibration and OOD score")
+        return None
+    return run_trust_images(run, config.preprocessing)
 
 
 def trust_line(trust: Trust) -> str:

@@ -109,3 +109,17 @@ def test_bad_ood_sets_are_clear_errors_and_write_nothing(
     assert result.exit_code != 0
     assert message in flat(result.output).lower() or message in flat(result.output)
     assert not out.exists()
+
+
+def test_a_multilabel_run_exports_without_trust(tmp_path: Path, data_dir: Path) -> None:
+    args = ["train", "--data", "medmnist:chestmnist", "--data-root", str(data_dir / "medmnist")]
+    result = runner.invoke(
+        app, [*args, "--out", str(tmp_path), "--name", "r", "--epochs", "1", *TINY]
+    )
+    assert result.exit_code == 0, result.output
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, ["export", str(tmp_path / "r"), "--out", str(models), "--name", "m"]
+    )
+    assert result.exit_code == 0, result.output
+    assert read_card(models / "m" / "1" / "model.onnx").trust is None
