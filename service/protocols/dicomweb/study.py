@@ -130,14 +130,22 @@ async def _classify(
         return
     for phase in PATH_PHASES:
         results.add_time(phase, outcome.timings_s[phase])
-    predictions = format_predictions(results.model, outcome.probabilities, results.top_k)
+    predictions = format_predictions(
+        results.model, outcome.probabilities, results.top_k, outcome.ood
+    )
     results.classified.extend(zip(sources, predictions, strict=True))
 
 
 def findings_of(results: StudyResults) -> list[InstanceFinding]:
     chosen = results.frame if results.frame is not None else results.model.card.preprocessing.frame
     return [
-        InstanceFinding(source.ref, prediction["top_k"], chosen if source.ref.frames > 1 else None)
+        InstanceFinding(
+            source.ref,
+            prediction["top_k"],
+            chosen if source.ref.frames > 1 else None,
+            prediction.get("ood_score"),
+            prediction.get("in_distribution"),
+        )
         for source, prediction in results.classified
     ]
 

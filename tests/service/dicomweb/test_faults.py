@@ -6,7 +6,9 @@ behind a proxy that misbehaves on demand."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from fastapi.testclient import TestClient
@@ -27,11 +29,18 @@ def faulty(orthanc) -> Iterator[FaultyPacs]:
         yield proxy
 
 
-def app_client(ct_repo, url: str | None, **settings: object) -> TestClient:
+@contextmanager
+def app_client(ct_repo, url: str | None, **settings: object) -> Iterator[TestClient]:
+    """The app in process, once its models are loaded (they load in the background)."""
     options: dict[str, object] = {"models_dir": ct_repo[1], "dicomweb_timeout_s": 1.0}
     if url is not None:
         options.update(dicomweb_url=url, dicomweb_username=USER, dicomweb_password=PASSWORD)
-    return TestClient(create_app(Settings(**{**options, **settings})))
+    with TestClient(create_app(Settings(**{**options, **settings}))) as client:
+        deadline = time.monotonic() + 60
+        while client.get("/readyz").status_code != 200:
+            assert time.monotonic() < deadline, "the app did not become ready"
+            time.sleep(0.05)
+        yield client
 
 
 @pytest.fixture(scope="module")
