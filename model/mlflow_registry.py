@@ -27,7 +27,7 @@ from PIL import Image
 
 from model.card import CARD_METADATA_KEY, CardError, ModelCard, read_card, write_card
 from model.files import write_atomically
-from model.layout import MODEL_FILE, is_model_name, model_file
+from model.layout import MODEL_FILE, beside_model, is_model_name, model_file
 from model.mlflow_store import TrackingStoreError, connect, resolve_uri
 from model.preprocess import preprocess_image
 
@@ -109,6 +109,7 @@ def register_onnx(path: Path, name: str, tracking_uri: str | None) -> Registered
                 metadata={CARD_METADATA_KEY: card.model_dump(mode="json")},
                 save_as_external_data=False,
                 onnx_execution_providers=["CPUExecutionProvider"],
+                extra_files=_trust_files(path, card),  # the OOD statistics beside the model
             )
         version = info.registered_model_version
         if version is None:
@@ -121,6 +122,26 @@ def register_onnx(path: Path, name: str, tracking_uri: str | None) -> Registered
         raise RegistryError(f"registering {path} in MLflow at {uri} failed: {exc}") from exc
     log.info("registered %s as models:/%s/%s in %s", path, name, version, uri)
     return RegisteredVersion(name, int(version), run.info.run_id, uri)
+
+
+def _trust_files(path: Path, card: ModelCard) -> list[str] | None:
+    """The files the card names beside the model (its OOD statistics), to log with it."""
+    statistics = card.trust.ood.statistics if card.trust and card.trust.ood else None
+    return None if statistics is None else [str(beside_model(path, statistics.file))]
+
+
+def _pulled_trust(card: ModelCard, download: Path) -> tuple[ModelCard, Path | None]:
+    """The card to write and the statistics file to put beside the pulled model. A version
+    registered without its statistics file loses its OOD section (with a warning), so it
+    still serves: calibrated probabilities, no ood_score."""
+    statistics = card.trust.ood.statistics if card.trust and card.trust.ood else None
+    if card.trust is None or statistics is None:
+        return card, None
+    for candidate in (download / "extra_files" / statistics.file, download / statistics.file):
+        if candidate.is_file():
+            return card, candidate
+    log.warning("%s is not in the registered model: pulled without its OOD score", statistics.file)
+    return card.model_copy(update={"trust": card.trust.model_copy(update={"ood": None})}), None
 
 
 def _signature(path: Path, card: ModelCard, example: np.ndarray) -> ModelSignature:
@@ -188,6 +209,8 @@ def pull_model(model_uri: str, out: Path, tracking_uri: str | None) -> PulledMod
                 f"{model_uri} holds no Rectifier model ({exc}); register models with "
                 "`rectifier export --register`"
             ) from exc
+        card, stats_source = _pulled_trust(card, Path(local))
+        stats = stats_source.read_bytes() if stats_source is not None else None
         proto = onnx.load(str(downloaded))
         write_card(proto, card.model_copy(update={"name": name, "version": version}))
         content = proto.SerializeToString()
@@ -198,6 +221,10 @@ def pull_model(model_uri: str, out: Path, tracking_uri: str | None) -> PulledMod
             f"{target} exists with other content; versions are immutable, so remove it or "
             "serve from another --out"
         )
+    if stats is not None and card.trust is not None and card.trust.ood is not None:
+        statistics = card.trust.ood.statistics
+        assert statistics is not None
+        write_atomically(beside_model(target, statistics.file), lambda h: h.write(stats))
     write_atomically(target, lambda handle: handle.write(content))
     log.info("pulled %s (version %d) into %s", model_uri, version, target)
     return PulledModel(target, name, version, already_present=False)

@@ -156,3 +156,15 @@ def test_tracking_uri_without_register_names_the_flag(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "--tracking-uri" in flat(result.output)
+
+
+def test_a_trusted_model_round_trips_with_its_statistics(store, tmp_path: Path) -> None:
+    from model.mlflow_registry import pull_model, register_onnx
+    from model.trust import TrustStats
+
+    demo = Path(__file__).resolve().parents[2] / "models" / "demo" / "1" / "model.onnx"
+    register_onnx(demo, "trusted", str(store["uri"]))
+    pulled = pull_model("models:/trusted/1", tmp_path / "models", str(store["uri"])).path
+    trust = read_card(pulled).trust
+    assert trust is not None and trust.ood is not None and trust.ood.statistics is not None
+    TrustStats.load(pulled.parent / trust.ood.statistics.file, trust.ood.statistics.sha256)
