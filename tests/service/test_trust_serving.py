@@ -180,3 +180,30 @@ def test_explain_shows_the_notice_out_of_distribution(client: TestClient) -> Non
     assert response.status_code == 200, response.text
     (prediction,) = response.json()["predictions"]
     assert prediction["in_distribution"] is False and "unlike the images" in prediction["notice"]
+
+
+def test_v2_binary_outputs_carry_the_flag_as_one_byte_per_image(client: TestClient) -> None:
+    images = [SIGN.read_bytes(), smooth_field(1)]
+    document = {
+        "inputs": [
+            {
+                "name": "encoded_image",
+                "datatype": "BYTES",
+                "shape": [2],
+                "data": [base64.b64encode(i).decode() for i in images],
+            }
+        ],
+        "outputs": [{"name": "ood_score"}, {"name": "in_distribution"}],
+        "parameters": {"binary_data_output": True},
+    }
+    response = client.post("/v2/models/demo/infer", content=json.dumps(document))
+    assert response.status_code == 200, response.text
+    length = int(response.headers["inference-header-content-length"])
+    header = json.loads(response.content[:length])
+    sizes = [o["parameters"]["binary_data_size"] for o in header["outputs"]]
+    assert sizes == [8, 2]
+    body = response.content[length:]
+    scores = np.frombuffer(body[:8], "<f4")
+    flags = np.frombuffer(body[8:], np.uint8).astype(bool)
+    assert flags.tolist() == [True, False]
+    assert scores[0] == pytest.approx(reference(images[0])[1], rel=1e-4)
