@@ -29,10 +29,10 @@ from contextlib import ExitStack  # noqa: E402
 import httpx  # noqa: E402
 from pydicom.uid import generate_uid  # noqa: E402
 
+from tests.helpers.dicom_studies import series  # noqa: E402
 from tests.helpers.models import make_checkpoint  # noqa: E402
+from tests.helpers.orthanc import PASSWORD, USER, running_orthanc  # noqa: E402
 from tests.helpers.server import running_server  # noqa: E402
-from tests.service.dicomweb.orthanc import PASSWORD, USER, running_orthanc  # noqa: E402
-from tests.service.dicomweb.studies import series  # noqa: E402
 
 PHASES = ("search", "fetch", "decode", "preprocess", "inference", "report", "store", "total")
 SIZES = (1, 50)

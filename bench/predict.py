@@ -121,7 +121,7 @@ def served_rate(model_dir: Path, image: Path, logs: Path, duration: float) -> di
 
 
 def video_run(root: Path, frames: int) -> dict[str, Any]:
-    from tests.service.batch.test_dicom_and_video import write_video
+    from tests.helpers.batch import write_video
 
     clip = write_video(root / f"clip-{frames}.mp4", frames=frames, rate=25)
     out = root / f"clip-{frames}.parquet"

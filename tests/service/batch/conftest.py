@@ -10,11 +10,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from model.cli import app
+from tests.helpers.batch import GOOD_IMAGES
 from tests.helpers.images import animated_gif, encode, pattern
-from tests.helpers.server import REPO_ROOT
-
-DEMO_MODEL = REPO_ROOT / "models" / "demo"
-GOOD_IMAGES = 12
 
 
 @pytest.fixture

@@ -6,34 +6,21 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from model.card import read_card
+from tests.helpers.batch import (
+    DEMO_MODEL,
+    FRAMES,
+    MODEL_FILE,
+    RATE,
+    served_probabilities,
+    write_video,
+)
 from tests.helpers.dicom import ct_bytes, multi_frame, without_pixel_data
-from tests.helpers.images import scene
-from tests.service.batch.conftest import DEMO_MODEL
-from tests.service.batch.test_local import MODEL_FILE, served_probabilities
 
-av = pytest.importorskip("av")
-
-FRAMES = 30
-RATE = 10
-
-
-def write_video(path: Path, frames: int = FRAMES, rate: int = RATE) -> Path:
-    """An H.264 (or MPEG-4) clip of moving scenes, written with PyAV."""
-    with av.open(str(path), "w") as container:
-        codec = "libx264" if "libx264" in av.codecs_available else "mpeg4"
-        stream = container.add_stream(codec, rate=rate)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for index in range(frames):
-            picture = np.asarray(scene(64, 48, seed=index % 5))
-            frame = av.VideoFrame.from_ndarray(picture, format="rgb24")
-            container.mux(stream.encode(frame))
-        container.mux(stream.encode())
-    return path
+pytest.importorskip("av")
 
 
 def test_a_dicom_folder_is_decoded_as_served(tmp_path: Path, predict) -> None:

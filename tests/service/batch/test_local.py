@@ -7,29 +7,13 @@ import csv
 import json
 from pathlib import Path
 
-import numpy as np
-import onnxruntime as ort
 import pyarrow.parquet as pq
 import pytest
 
 from model.card import card_digest, read_card
-from model.decoding import decode_image
-from model.preprocess import preprocess_image
 from service.batch.output import columns_for
-from service.plumbing.settings import Settings
+from tests.helpers.batch import DEMO_MODEL, GOOD_IMAGES, MODEL_FILE, served_probabilities
 from tests.helpers.cli import flat
-from tests.service.batch.conftest import DEMO_MODEL, GOOD_IMAGES
-
-MODEL_FILE = DEMO_MODEL / "1" / "model.onnx"
-
-
-def served_probabilities(path: Path) -> np.ndarray:
-    """What the server's decode + preprocess + session give for one file."""
-    card = read_card(MODEL_FILE)
-    image = decode_image(path.read_bytes(), card.preprocessing, Settings().max_image_pixels)
-    batch = preprocess_image(image, card.preprocessing)[None]
-    session = ort.InferenceSession(str(MODEL_FILE), providers=["CPUExecutionProvider"])
-    return session.run([card.output_name], {card.input_name: batch})[0][0]
 
 
 def test_a_folder_becomes_one_row_per_image_with_errors_as_rows(

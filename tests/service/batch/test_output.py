@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from service.batch.output import OutputSink
+from tests.helpers.batch import DEMO_MODEL
 from tests.helpers.images import encode, pattern
-from tests.service.batch.conftest import DEMO_MODEL
 
 RECTIFIER = Path(sys.executable).parent / "rectifier"
 IMAGES = 40

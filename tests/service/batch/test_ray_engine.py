@@ -16,8 +16,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+from tests.helpers.batch import DEMO_MODEL
 from tests.helpers.images import encode, pattern
-from tests.service.batch.conftest import DEMO_MODEL
 
 ray = pytest.importorskip("ray")
 
@@ -52,7 +52,7 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / f"{index:03d}.jpg").write_bytes(encode(image, "JPEG", quality=88))
     (root / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     if importlib.util.find_spec("av"):  # a clip: its frames stream inside one actor
-        from tests.service.batch.test_dicom_and_video import write_video
+        from tests.helpers.batch import write_video
 
         write_video(root / "clip.mp4", frames=VIDEO_FRAMES)
     return root

@@ -8,7 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from tests.service.batch.conftest import DEMO_MODEL
+from tests.helpers.batch import DEMO_MODEL
 
 SCRIPT = textwrap.dedent(
     """

@@ -11,22 +11,15 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.helpers.dicomweb import LABELS, recording_client, server_env
 from tests.helpers.models import make_checkpoint
-from tests.helpers.server import RunningServer, running_server
-from tests.service.dicomweb.orthanc import (
-    PASSWORD,
-    USER,
+from tests.helpers.orthanc import (
     Orthanc,
     dicomweb_plugin,
     orthanc_binary,
     running_orthanc,
 )
-
-LABELS = ("normal", "nodule")
-API_KEY = "dicomweb-test-key"
-MAX_INSTANCES = 30  # RECTIFIER_DICOMWEB_MAX_INSTANCES of the test server
-MAX_IMAGE_PIXELS = 100_000  # a 64x64 slice passes, a 400x400 one does not
-CHUNK = 4  # RECTIFIER_MAX_IMAGES_PER_REQUEST: a study of several chunks
+from tests.helpers.server import RunningServer, running_server
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -60,20 +53,6 @@ def orthanc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orthanc]:
         yield pacs
 
 
-def server_env(pacs_url: str, **extra: str) -> dict[str, str]:
-    return {
-        "RECTIFIER_DICOMWEB_URL": pacs_url,
-        "RECTIFIER_DICOMWEB_USERNAME": USER,
-        "RECTIFIER_DICOMWEB_PASSWORD": PASSWORD,
-        "RECTIFIER_LOG_LEVEL": "DEBUG",
-        "RECTIFIER_API_KEYS": API_KEY,
-        "RECTIFIER_MAX_IMAGES_PER_REQUEST": str(CHUNK),
-        "RECTIFIER_DICOMWEB_MAX_INSTANCES": str(MAX_INSTANCES),
-        "RECTIFIER_MAX_IMAGE_PIXELS": str(MAX_IMAGE_PIXELS),
-        **extra,
-    }
-
-
 @pytest.fixture(scope="session")
 def server(ct_repo, orthanc: Orthanc) -> Iterator[RunningServer]:
     with running_server(ct_repo[1], env=server_env(orthanc.dicomweb_url)) as running:
@@ -84,21 +63,6 @@ def server(ct_repo, orthanc: Orthanc) -> Iterator[RunningServer]:
 def bodies() -> list[str]:
     """Every response body the tests' clients received (the PHI check greps them)."""
     return []
-
-
-def recording_client(url: str, bodies: list[str], **options: object) -> httpx.Client:
-    def keep(response: httpx.Response) -> None:
-        response.read()
-        bodies.append(response.text)
-        bodies.append(str(response.headers))
-
-    return httpx.Client(
-        base_url=url,
-        timeout=60.0,
-        headers={"Authorization": f"Bearer {API_KEY}"},
-        event_hooks={"response": [keep]},
-        **options,  # type: ignore[arg-type]
-    )
 
 
 @pytest.fixture(scope="session")

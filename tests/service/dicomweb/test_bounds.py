@@ -7,9 +7,8 @@ from __future__ import annotations
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.service.dicomweb.conftest import MAX_IMAGE_PIXELS, MAX_INSTANCES
-from tests.service.dicomweb.studies import series
-from tests.service.dicomweb.test_pull import upload
+from tests.helpers.dicom_studies import series
+from tests.helpers.dicomweb import MAX_IMAGE_PIXELS, MAX_INSTANCES, upload
 
 pytestmark = pytest.mark.pacs
 

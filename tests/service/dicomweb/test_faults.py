@@ -16,9 +16,9 @@ from pydicom.uid import generate_uid
 
 from service.app.factory import create_app
 from service.plumbing.settings import Settings
-from tests.service.dicomweb.orthanc import PASSWORD, USER
-from tests.service.dicomweb.proxy import FaultyPacs
-from tests.service.dicomweb.studies import series
+from tests.helpers.dicom_studies import series
+from tests.helpers.faulty_pacs import FaultyPacs
+from tests.helpers.orthanc import PASSWORD, USER
 
 pytestmark = pytest.mark.pacs
 
@@ -119,7 +119,7 @@ def test_bad_credentials_are_the_pacs_401(ct_repo, orthanc, study, bodies):
 
 
 def test_no_pacs_configured(ct_repo, study, bodies):
-    from tests.service.dicomweb.studies import stow_body
+    from tests.helpers.dicom_studies import stow_body
 
     with app_client(ct_repo, None) as client:
         response = pull(client, bodies, study[0].study_uid)

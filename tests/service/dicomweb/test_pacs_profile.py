@@ -16,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.service.dicomweb.orthanc import (
+from tests.helpers.orthanc import (
     LUA_SCRIPT,
     dicomweb_plugin,
     free_port,

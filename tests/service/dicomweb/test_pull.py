@@ -13,9 +13,7 @@ import pytest
 from pydicom.uid import generate_uid
 
 from model.card import card_digest, read_card
-from tests.service.dicomweb.conftest import CHUNK
-from tests.service.dicomweb.studies import (
-    Instance,
+from tests.helpers.dicom_studies import (
     multi_frame_instance,
     report_findings,
     report_parameters,
@@ -24,26 +22,10 @@ from tests.service.dicomweb.studies import (
     waveform,
     without_pixels,
 )
+from tests.helpers.dicomweb import CHUNK, predict, upload
 
 pytestmark = pytest.mark.pacs
 TOLERANCE = 1e-5
-
-
-def upload(pacs_http: httpx.Client, instances: list[Instance]) -> None:
-    for instance in instances:
-        response = pacs_http.post("/instances", content=instance.data)
-        assert response.status_code == 200, response.text
-
-
-def predict(client: httpx.Client, instance: Instance, **params: object) -> list[dict]:
-    response = client.post(
-        "/v1/models/ct/predict",
-        content=instance.data,
-        headers={"Content-Type": "application/dicom"},
-        params=params,
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["predictions"]
 
 
 def assert_same_predictions(got: list[dict], expected: list[dict]) -> None:

@@ -17,11 +17,10 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
+from tests.helpers.dicom_studies import Instance, report_findings, series
+from tests.helpers.dicomweb import API_KEY, predict, recording_client, server_env
+from tests.helpers.orthanc import Orthanc, running_orthanc
 from tests.helpers.server import RunningServer, free_port, running_server
-from tests.service.dicomweb.conftest import API_KEY, recording_client, server_env
-from tests.service.dicomweb.orthanc import Orthanc, running_orthanc
-from tests.service.dicomweb.studies import Instance, report_findings, series
-from tests.service.dicomweb.test_pull import predict
 
 pytestmark = pytest.mark.pacs
 REPORT_WAIT_S = 30.0

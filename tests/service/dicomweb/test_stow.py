@@ -10,13 +10,13 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from tests.service.dicomweb.conftest import MAX_INSTANCES
-from tests.service.dicomweb.studies import (
+from tests.helpers.dicom_studies import (
     report_findings,
     series,
     stow_body,
     structured_report,
 )
+from tests.helpers.dicomweb import MAX_INSTANCES
 
 pytestmark = pytest.mark.pacs
 REFERENCED, FAILED = "00081199", "00081198"

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.service.dicomweb.studies import IDENTIFYING
+from tests.helpers.dicom_studies import IDENTIFYING
 
 pytestmark = pytest.mark.pacs
 

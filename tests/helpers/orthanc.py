@@ -17,12 +17,14 @@ from pathlib import Path
 
 import httpx
 
+from tests.helpers.server import REPO_ROOT
+
 ORTHANC = "/usr/sbin/Orthanc"
 DICOMWEB_PLUGINS = (
     "/usr/share/orthanc/plugins/libOrthancDicomWeb.so",
     "/usr/lib/orthanc/libOrthancDicomWeb.so.1.7",
 )
-LUA_SCRIPT = Path(__file__).resolve().parents[3] / "docker" / "orthanc" / "rectifier.lua"
+LUA_SCRIPT = REPO_ROOT / "docker" / "orthanc" / "rectifier.lua"
 USER, PASSWORD = "rectifier", "orthanc-test-password"
 
 
