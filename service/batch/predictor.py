@@ -28,11 +28,11 @@ from model.card import ModelCard, card_from_metadata
 from model.decoding import DecodeError, decode_image
 from model.decoding.limits import check_size
 from model.preprocess import preprocess_image
-from model.trust import TrustStats, ood_scores
 from service.batch.sources import WorkItem
 from service.batch.video import FrameSelection, VideoFault, VideoFrame, iter_frames
 from service.inference.providers import create_session, intra_op_threads, select_providers
 from service.inference.served_model import check_card_against_graph
+from service.inference.trust import load_trust
 from service.plumbing.settings import Settings, load_settings
 
 Row = dict[str, Any]
@@ -84,15 +84,12 @@ class BatchPredictor:
         self.card: ModelCard = card_from_metadata(self.session.get_modelmeta().custom_metadata_map)
         check_card_against_graph(self.card, self.session)
         self.top_k = min(config.top_k or settings.default_top_k, self.card.num_classes)
-        trust = self.card.trust
-        self.ood = trust.ood if trust is not None else None
-        self.ood_stats = None
+        # The card's OOD scorer and statistics, loaded and checked as the server loads them.
+        graph_outputs = [o.name for o in self.session.get_outputs()]
+        self.trust = load_trust(self.card, Path(config.model_file), graph_outputs)
         self.outputs = [self.card.output_name]
-        if trust is not None and self.ood is not None:  # the card's OOD scorer, as exported
-            self.outputs += [trust.logits_output, trust.features_output]
-            if self.ood.statistics is not None:
-                stats = Path(config.model_file).parent / self.ood.statistics.file
-                self.ood_stats = TrustStats.load(stats, self.ood.statistics.sha256)
+        if self.trust is not None:
+            self.outputs += [self.trust.logits_output, self.trust.features_output]
         if settings.warmup:  # as the server warms a model: first-run allocations here
             warm = np.zeros((self.batch_size, *self.card.input_shape), dtype=np.float32)
             self.session.run([self.card.output_name], {self.card.input_name: warm})
@@ -242,12 +239,13 @@ class BatchPredictor:
             self.outputs, {card.input_name: batch[: len(waiting)]}
         )
         self.seconds["inference"] += time.perf_counter() - started
-        if self.ood is not None:
+        if self.trust is not None:
             logits, features = trust_outputs
-            scores = ood_scores(self.ood.scorer, logits, features, self.ood_stats).tolist()
-            for row, score in zip(waiting, scores, strict=True):
+            scores = self.trust.score(logits, features)
+            inside = self.trust.inside(scores).tolist()
+            for row, score, within in zip(waiting, scores.tolist(), inside, strict=True):
                 row["ood_score"] = score
-                row["in_distribution"] = score <= self.ood.threshold
+                row["in_distribution"] = within
         order = np.argsort(-probabilities, axis=1, kind="stable")[:, : self.top_k]
         for row, scores, best in zip(waiting, probabilities.tolist(), order.tolist(), strict=True):
             row["label"] = card.labels[best[0]]
